@@ -1,0 +1,7 @@
+//! Signal processing between a source and the ring: downmix, resample, cut
+//! frames, measure levels. Everything here works in preallocated buffers.
+
+pub mod downmix;
+pub mod framer;
+pub mod level;
+pub mod resample;

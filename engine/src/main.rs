@@ -1,0 +1,52 @@
+//! v2m-engine: the sidecar that captures audio, runs VAD, and publishes every
+//! frame into a lock-free shared-memory ring for pure-Python readers.
+
+mod cli;
+mod clock;
+mod dsp;
+mod error;
+mod pacing;
+mod ring;
+mod run;
+mod shm;
+mod source;
+mod status;
+mod vad;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::EngineError;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run(args) => install_stop_signals().and_then(|stop| run::run(args, &stop)),
+        Command::Devices { .. } => Err(EngineError::BadInput(
+            "live capture is not in this build yet, so there are no devices to list".into(),
+        )),
+        Command::Status { name, json } => status::status(name, *json),
+        Command::Layout => {
+            status::layout_json();
+            Ok(())
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("v2m-engine: error: {error}");
+        std::process::exit(error.exit_code());
+    }
+}
+
+/// SIGINT and SIGTERM raise a flag the pipeline checks between frames (and
+/// interrupt its sleeps), so the ring is always closed and unlinked cleanly.
+fn install_stop_signals() -> Result<Arc<AtomicBool>, EngineError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| EngineError::system("installing signal handlers", e))?;
+    }
+    Ok(stop)
+}

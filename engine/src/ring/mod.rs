@@ -1,0 +1,5 @@
+//! The writer side of the shared-memory frame ring.
+
+pub mod writer;
+
+pub use writer::{FrameMeta, RingConfig, RingWriter};

@@ -1,0 +1,251 @@
+//! Publishes frames into the ring: the only code that stores into it.
+//!
+//! Guarantees: `publish` is wait-free (a bounded number of stores plus one
+//! `FUTEX_WAKE`), never allocates, and never waits for a reader; when the ring
+//! is full it overwrites the oldest slot. Readers can never observe a torn
+//! frame as complete (seqlock per slot, see `layout/LAYOUT.md`).
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+use v2m_layout::{
+    stamp_complete, stamp_writing, Geometry, Header, SlotMeta, FLAG_DISCONTINUITY, FORMAT_F32LE,
+    STATE_CLOSED, STATE_RUNNING,
+};
+
+use crate::clock;
+use crate::error::EngineError;
+use crate::shm::{futex, RingName, Segment};
+
+/// What the header records about the engine's configuration.
+#[derive(Clone, Debug)]
+pub struct RingConfig {
+    /// Ring format and geometry.
+    pub geometry: Geometry,
+    /// `v2m_layout::VAD_*`.
+    pub vad_kind: u32,
+    /// Speech-start probability.
+    pub vad_threshold: f32,
+    /// Speech-end probability.
+    pub vad_neg_threshold: f32,
+    /// Silence before the flag drops, ms.
+    pub vad_min_silence_ms: u32,
+    /// Replay speed, 0 = as fast as possible.
+    pub source_speed: f32,
+    /// The `--source` text.
+    pub source: String,
+    /// Mode 0640 instead of 0600.
+    pub group_readable: bool,
+}
+
+/// Everything about a frame except its samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrameMeta {
+    /// CLOCK_MONOTONIC ns of the frame's first sample.
+    pub capture_ns: u64,
+    /// VAD probability.
+    pub vad_prob: f32,
+    /// VAD flag after hysteresis.
+    pub speech: bool,
+    /// RMS of the valid samples.
+    pub rms: f32,
+    /// Peak absolute sample.
+    pub peak: f32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// Real samples per channel; the rest is padding.
+    pub valid_samples: u32,
+}
+
+/// The ring's single writer.
+pub struct RingWriter {
+    segment: Segment,
+    geometry: Geometry,
+    next_index: u64,
+    closed: bool,
+}
+
+impl RingWriter {
+    /// Creates and publishes the ring `name`, in state running.
+    pub fn create(name: &RingName, config: &RingConfig) -> Result<RingWriter, EngineError> {
+        let g = config.geometry;
+        let segment = Segment::create(name, g.total_size, config.group_readable, |bytes| {
+            // SAFETY: `bytes` is the whole private, page-aligned mapping, at
+            // least HEADER_SIZE long, and nothing else references it yet.
+            let header = unsafe { &mut *bytes.as_mut_ptr().cast::<Header>() };
+            fill_header(header, config);
+        })?;
+        Ok(RingWriter {
+            segment,
+            geometry: g,
+            next_index: 0,
+            closed: false,
+        })
+    }
+
+    /// The header, shared with readers.
+    pub fn header(&self) -> &Header {
+        // SAFETY: the mapping is page-aligned and at least HEADER_SIZE bytes;
+        // after publication the writer only touches the header's atomic
+        // fields through this shared reference, and readers never write.
+        unsafe { &*self.segment.base().cast::<Header>() }
+    }
+
+    fn slot_meta(&self, slot: usize) -> &SlotMeta {
+        // SAFETY: slot < slot_count, so the record lies inside the mapping
+        // (Geometry::new placed it there) at a 64-byte aligned offset.
+        unsafe {
+            &*self
+                .segment
+                .base()
+                .add(self.geometry.meta_at(slot) as usize)
+                .cast::<SlotMeta>()
+        }
+    }
+
+    fn slot_samples(&self, slot: usize) -> &[AtomicU32] {
+        // SAFETY: the slot's samples lie inside the mapping, 64-byte aligned;
+        // AtomicU32 has the size and alignment of f32, so the float samples
+        // can be stored as their bits. Atomics make the concurrent reads by
+        // other processes well-defined.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.segment
+                    .base()
+                    .add(self.geometry.samples_at(slot) as usize)
+                    .cast::<AtomicU32>(),
+                self.geometry.samples_per_frame(),
+            )
+        }
+    }
+
+    /// Publishes one frame of `samples_per_frame()` samples and returns its index.
+    ///
+    /// The seqlock write: odd stamp → data → even stamp (Release) →
+    /// `write_seq` (Release) → futex word → `FUTEX_WAKE`.
+    pub fn publish(&mut self, samples: &[f32], meta: &FrameMeta) -> u64 {
+        debug_assert_eq!(samples.len(), self.geometry.samples_per_frame());
+        let index = self.next_index;
+        let slot = self.geometry.slot_of(index);
+        let record = self.slot_meta(slot);
+
+        record.stamp.store(stamp_writing(index), Ordering::Relaxed);
+        // The odd stamp must be visible before any data store below: a reader
+        // that sees new data then also sees a changed stamp and drops the frame.
+        fence(Ordering::Release);
+        for (dst, &src) in self.slot_samples(slot).iter().zip(samples) {
+            dst.store(src.to_bits(), Ordering::Relaxed);
+        }
+        let publish_ns = clock::monotonic_ns();
+        record.index.store(index, Ordering::Relaxed);
+        record.capture_ns.store(meta.capture_ns, Ordering::Relaxed);
+        record.publish_ns.store(publish_ns, Ordering::Relaxed);
+        record
+            .vad_prob
+            .store(meta.vad_prob.to_bits(), Ordering::Relaxed);
+        record
+            .speech
+            .store(u32::from(meta.speech), Ordering::Relaxed);
+        record.rms.store(meta.rms.to_bits(), Ordering::Relaxed);
+        record.peak.store(meta.peak.to_bits(), Ordering::Relaxed);
+        record.flags.store(meta.flags, Ordering::Relaxed);
+        record
+            .valid_samples
+            .store(meta.valid_samples, Ordering::Relaxed);
+        // Release: a reader that loads this even stamp with Acquire sees all
+        // of the frame's stores above.
+        record.stamp.store(stamp_complete(index), Ordering::Release);
+
+        let header = self.header();
+        if meta.flags & FLAG_DISCONTINUITY != 0 {
+            header.stats.discontinuities.fetch_add(1, Ordering::Relaxed);
+        }
+        header
+            .stats
+            .last_publish_ns
+            .store(publish_ns, Ordering::Relaxed);
+        // Release: a reader that sees write_seq > index also sees the slot complete.
+        header.write_seq.store(index + 1, Ordering::Release);
+        header.futex.fetch_add(1, Ordering::Release);
+        futex::wake_all(&header.futex);
+        self.next_index = index + 1;
+        index
+    }
+
+    /// Adds to a statistics counter.
+    pub fn count(&self, counter: impl Fn(&v2m_layout::Stats) -> &AtomicU64, n: u64) {
+        counter(&self.header().stats).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records one VAD call of `ns` nanoseconds.
+    pub fn record_vad_time(&self, ns: u64) {
+        let stats = &self.header().stats;
+        stats.vad_ns_total.fetch_add(ns, Ordering::Relaxed);
+        stats.vad_ns_max.fetch_max(ns, Ordering::Relaxed);
+        stats.vad_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks the ring closed and wakes every reader; no frame follows.
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        let header = self.header();
+        // Release: readers that see CLOSED also see the final write_seq.
+        header.state.store(STATE_CLOSED, Ordering::Release);
+        header.futex.fetch_add(1, Ordering::Release);
+        futex::wake_all(&header.futex);
+        self.closed = true;
+    }
+}
+
+impl Drop for RingWriter {
+    /// Whatever ends the engine, readers learn the ring closed and the name
+    /// is not left behind.
+    fn drop(&mut self) {
+        self.close();
+        self.segment.unlink();
+    }
+}
+
+fn fill_header(h: &mut Header, config: &RingConfig) {
+    let g = &config.geometry;
+    h.magic = v2m_layout::MAGIC;
+    h.version_major = v2m_layout::VERSION_MAJOR;
+    h.version_minor = v2m_layout::VERSION_MINOR;
+    h.header_size = v2m_layout::HEADER_SIZE as u32;
+    h.generation = new_generation();
+    h.writer_pid = std::process::id();
+    h.created_mono_ns = clock::monotonic_ns();
+    h.created_real_ns = clock::realtime_ns();
+    h.total_size = g.total_size;
+    h.sample_rate = g.sample_rate;
+    h.channels = g.channels;
+    h.frame_samples = g.frame_samples;
+    h.sample_format = FORMAT_F32LE;
+    h.slot_count = g.slot_count;
+    h.meta_stride = g.meta_stride;
+    h.meta_offset = g.meta_offset;
+    h.samples_offset = g.samples_offset;
+    h.slot_bytes = g.slot_bytes;
+    h.vad_kind = config.vad_kind;
+    h.vad_threshold = config.vad_threshold;
+    h.vad_neg_threshold = config.vad_neg_threshold;
+    h.vad_min_silence_ms = config.vad_min_silence_ms;
+    h.source_speed = config.source_speed;
+    h.set_source_text(&config.source);
+    // The segment becomes visible under its name only after this, so readers
+    // never see STARTING from this writer; they still handle it.
+    h.state.store(STATE_RUNNING, Ordering::Relaxed);
+}
+
+/// A random id for this engine start, from the kernel's entropy pool.
+fn new_generation() -> u64 {
+    let mut bytes = [0u8; 8];
+    let from_kernel = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    match from_kernel {
+        Ok(()) => u64::from_le_bytes(bytes) | 1,
+        // Unique enough without entropy: the start time and pid.
+        Err(_) => clock::realtime_ns() ^ (u64::from(std::process::id()) << 40) | 1,
+    }
+}

@@ -1,0 +1,76 @@
+//! One slot's metadata record: the seqlock stamp and what describes the frame.
+
+use std::mem::{offset_of, size_of};
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use crate::SLOT_META_SIZE;
+
+/// Metadata of the frame in one slot, one cache line.
+///
+/// Every field is atomic because readers load them while the writer may be
+/// storing: the writer's stores between the odd and the even stamp are
+/// `Relaxed`, and the stamp protocol (see `LAYOUT.md`) is what makes a
+/// reader's copy trustworthy. `f32` values are stored as their bits.
+///
+/// ```
+/// assert_eq!(std::mem::size_of::<v2m_layout::SlotMeta>(), 64);
+/// ```
+#[repr(C, align(64))]
+pub struct SlotMeta {
+    /// Seqlock stamp: `stamp_writing(index)` while frame `index` is written,
+    /// `stamp_complete(index)` once it is complete, 0 if never written.
+    pub stamp: AtomicU64,
+    /// The frame's index: frames are numbered 0, 1, 2, … from engine start.
+    pub index: AtomicU64,
+    /// CLOCK_MONOTONIC ns at which the frame's first sample was captured.
+    pub capture_ns: AtomicU64,
+    /// CLOCK_MONOTONIC ns at which the writer began publishing the frame.
+    pub publish_ns: AtomicU64,
+    /// VAD speech probability in [0, 1] (`f32` bits).
+    pub vad_prob: AtomicU32,
+    /// VAD speech flag after hysteresis: 1 speech, 0 not.
+    pub speech: AtomicU32,
+    /// RMS level of the frame's valid samples, linear full scale (`f32` bits).
+    pub rms: AtomicU32,
+    /// Peak absolute sample of the frame, linear full scale (`f32` bits).
+    pub peak: AtomicU32,
+    /// `FLAG_*` bits.
+    pub flags: AtomicU32,
+    /// Samples per channel that are real audio; the rest is zero padding.
+    pub valid_samples: AtomicU32,
+    _reserved: AtomicU64,
+}
+
+const _: () = {
+    assert!(size_of::<SlotMeta>() == SLOT_META_SIZE);
+    assert!(offset_of!(SlotMeta, stamp) == 0);
+    assert!(offset_of!(SlotMeta, index) == 8);
+    assert!(offset_of!(SlotMeta, capture_ns) == 16);
+    assert!(offset_of!(SlotMeta, publish_ns) == 24);
+    assert!(offset_of!(SlotMeta, vad_prob) == 32);
+    assert!(offset_of!(SlotMeta, speech) == 36);
+    assert!(offset_of!(SlotMeta, rms) == 40);
+    assert!(offset_of!(SlotMeta, peak) == 44);
+    assert!(offset_of!(SlotMeta, flags) == 48);
+    assert!(offset_of!(SlotMeta, valid_samples) == 52);
+};
+
+impl SlotMeta {
+    /// `(name, offset, size)` of every named field, for the conformance test.
+    ///
+    /// ```
+    /// let fields = v2m_layout::SlotMeta::field_table();
+    /// assert_eq!(fields[0], ("stamp", 0, 8));
+    /// ```
+    pub fn field_table() -> Vec<(&'static str, usize, usize)> {
+        macro_rules! f {
+            ($($field:ident : $size:expr),* $(,)?) => {
+                vec![$((stringify!($field), offset_of!(SlotMeta, $field), $size)),*]
+            };
+        }
+        f!(
+            stamp: 8, index: 8, capture_ns: 8, publish_ns: 8, vad_prob: 4, speech: 4,
+            rms: 4, peak: 4, flags: 4, valid_samples: 4,
+        )
+    }
+}
