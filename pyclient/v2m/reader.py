@@ -147,6 +147,8 @@ class Reader:
     def __init__(
         self, name: str = "default", start: str = "latest", *, wait: float = 0.0, copy: bool = False
     ) -> None:
+        self._fd = -1
+        self._map: Optional[mmap.mmap] = None
         check_platform()
         if start not in ("latest", "oldest"):
             raise ValueError(f"start must be 'latest' or 'oldest', not {start!r}")
@@ -155,17 +157,7 @@ class Reader:
         self.copy = copy
         self.dropped = 0
         """Frames this reader lost because the writer overwrote them first."""
-        self._fd = -1
-        self._map: Optional[mmap.mmap] = None
-        deadline = time.monotonic() + wait
-        self._fd, self._map = _open_mapping(self.path, name, deadline)
-        try:
-            self.info = layout.parse_header(self._map)
-            self._wait_running(deadline)
-            self._make_views()
-        except BaseException:
-            self.close()
-            raise
+        self._attach(time.monotonic() + wait)
         write_seq = self.write_seq
         self.start_index = write_seq if start == "latest" else max(0, write_seq - self.slots)
         """The index of the first frame this reader was positioned at."""
@@ -377,14 +369,47 @@ class Reader:
 
     # ---- setup -----------------------------------------------------------------------------
 
-    def _wait_running(self, deadline: float) -> None:
+    def _attach(self, deadline: float) -> None:
+        """Maps the ring once it exists, runs, and has a live (or finished) engine.
+
+        A ring left by a dead engine is waited out until ``deadline``: the next
+        engine under the same name replaces it.
+        """
+        while True:
+            self._fd, self._map = _open_mapping(self.path, self.name, deadline)
+            try:
+                self.info = layout.parse_header(self._map)
+                state = np.frombuffer(self._map, np.uint32, count=1, offset=layout.HEADER_FIELDS["state"][0])
+                while int(state[0]) == layout.STATE_STARTING and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                del state
+                if self._ready() or time.monotonic() >= deadline:
+                    break
+            except BaseException:
+                self.close()
+                raise
+            self.close()
+            time.sleep(0.005)
+        try:
+            self._check_ready()
+            self._make_views()
+        except BaseException:
+            self.close()
+            raise
+
+    def _ready(self) -> bool:
         assert self._map is not None
-        state = np.frombuffer(self._map, np.uint32, count=1, offset=layout.HEADER_FIELDS["state"][0])
-        while int(state[0]) == layout.STATE_STARTING:
-            if time.monotonic() >= deadline:
-                raise NotFound(f"ring {self.name!r} exists but its engine has not started running")
-            time.sleep(0.001)
-        if int(state[0]) != layout.STATE_CLOSED and not writer_alive(self._fd):
+        state = layout.read_field(self._map, "state")
+        if state == layout.STATE_STARTING:
+            return False
+        return state == layout.STATE_CLOSED or writer_alive(self._fd)
+
+    def _check_ready(self) -> None:
+        assert self._map is not None
+        state = layout.read_field(self._map, "state")
+        if state == layout.STATE_STARTING:
+            raise NotFound(f"ring {self.name!r} exists but its engine has not started running")
+        if state != layout.STATE_CLOSED and not writer_alive(self._fd):
             raise WriterGone(
                 f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died without "
                 "closing it; restart the engine (it removes the stale ring)"

@@ -249,3 +249,130 @@ fn new_generation() -> u64 {
         Err(_) => clock::realtime_ns() ^ (u64::from(std::process::id()) << 40) | 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use v2m_layout::{HeaderInfo, FLAG_PADDED};
+
+    fn config(slots: u32) -> RingConfig {
+        RingConfig {
+            geometry: Geometry::new(16_000, 1, 4, slots).unwrap(),
+            vad_kind: v2m_layout::VAD_ENERGY,
+            vad_threshold: 0.5,
+            vad_neg_threshold: 0.35,
+            vad_min_silence_ms: 100,
+            source_speed: 1.0,
+            source: "tone:440".into(),
+            group_readable: false,
+        }
+    }
+
+    fn name(test: &str) -> RingName {
+        RingName::parse(&format!("unit-{test}-{}", std::process::id())).unwrap()
+    }
+
+    /// Reads the whole segment back through the file, as another process would.
+    fn snapshot(name: &RingName) -> Vec<u8> {
+        std::fs::read(name.path()).unwrap()
+    }
+
+    fn u64_at(b: &[u8], off: u64) -> u64 {
+        u64::from_le_bytes(b[off as usize..off as usize + 8].try_into().unwrap())
+    }
+
+    #[test]
+    fn published_frames_are_complete_stamped_and_counted() {
+        let name = name("publish");
+        let mut writer = RingWriter::create(&name, &config(4)).unwrap();
+        let g = config(4).geometry;
+        for i in 0..6u64 {
+            let samples = [i as f32, 0.5, -0.5, 1.0];
+            let flags = if i == 5 { FLAG_PADDED } else { 0 };
+            assert_eq!(
+                writer.publish(
+                    &samples,
+                    &FrameMeta {
+                        capture_ns: 100 + i,
+                        flags,
+                        valid_samples: 4,
+                        ..Default::default()
+                    }
+                ),
+                i
+            );
+        }
+        let bytes = snapshot(&name);
+        let info = HeaderInfo::parse(&bytes, bytes.len() as u64).unwrap();
+        assert_eq!(info.write_seq, 6);
+        assert_eq!(info.state, STATE_RUNNING);
+        assert_eq!(info.writer_pid, std::process::id());
+        // Frames 2..5 are in the ring; 0 and 1 were overwritten by 4 and 5.
+        for i in 2..6u64 {
+            let slot = g.slot_of(i);
+            let meta = g.meta_at(slot);
+            assert_eq!(u64_at(&bytes, meta), stamp_complete(i));
+            assert_eq!(u64_at(&bytes, meta + 8), i);
+            assert_eq!(u64_at(&bytes, meta + 16), 100 + i);
+            let first = g.samples_at(slot) as usize;
+            assert_eq!(
+                f32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()),
+                i as f32
+            );
+        }
+        drop(writer);
+        assert!(
+            !name.path().exists(),
+            "dropping the writer unlinks the ring"
+        );
+    }
+
+    #[test]
+    fn closing_sets_the_state_and_bumps_the_futex_word() {
+        let name = name("close");
+        let mut writer = RingWriter::create(&name, &config(4)).unwrap();
+        let before = writer.header().futex.load(Ordering::Relaxed);
+        writer.close();
+        assert_eq!(writer.header().state.load(Ordering::Relaxed), STATE_CLOSED);
+        assert_eq!(
+            writer.header().futex.load(Ordering::Relaxed),
+            before.wrapping_add(1)
+        );
+    }
+
+    #[test]
+    fn a_live_owner_is_refused_and_a_dead_one_replaced() {
+        let name = name("owner");
+        let writer = RingWriter::create(&name, &config(4)).unwrap();
+        match RingWriter::create(&name, &config(4)) {
+            Err(EngineError::InUse { pid, .. }) => assert_eq!(pid, std::process::id()),
+            other => panic!("expected InUse, got {:?}", other.err()),
+        }
+        let generation = writer.header().generation;
+        // A dead engine: its segment stays but nobody holds the lock.
+        std::mem::forget(writer);
+        let path = name.path();
+        let stale = File::open(&path).unwrap();
+        let mut gen = [0u8; 8];
+        stale.read_exact_at(&mut gen, 16).unwrap();
+        assert_eq!(u64::from_le_bytes(gen), generation);
+        // The forgotten writer still holds its lock in this process, so
+        // simulate the death by taking the file away from under it.
+        let copy = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, copy).unwrap();
+        let fresh = RingWriter::create(&name, &config(4)).unwrap();
+        assert_ne!(fresh.header().generation, generation);
+    }
+
+    #[test]
+    fn the_segment_is_private_to_its_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let name = name("mode");
+        let _writer = RingWriter::create(&name, &config(2)).unwrap();
+        let mode = std::fs::metadata(name.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
