@@ -1,0 +1,30 @@
+# The two commands: `make demo` (engine + a reader) and `make test` (every test).
+# Both install what they need and are safe to run again.
+
+SHELL := /bin/bash
+ENGINE := target/release/v2m-engine
+PY := .venv/bin/python
+
+.PHONY: demo test deps build lint bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cargo build --release --locked
+
+demo: build
+	$(PY) pyclient/examples/vad_demo.py --engine $(ENGINE)
+
+test: build
+	cargo fmt --all --check
+	cargo clippy --release --locked --all-targets -- -D warnings
+	cargo test --release --locked --workspace
+	$(PY) -m pytest tests -q
+
+bench: build
+	$(PY) bench/latency.py
+
+clean:
+	cargo clean
+	rm -rf .venv

@@ -1,0 +1,38 @@
+"""v2m: zero-copy NumPy readers for the v2m engine's shared-memory audio ring.
+
+The engine (``v2m-engine run``) publishes frames of float32 audio with their
+VAD probability, speech flag and timestamps into ``/dev/shm/v2m-NAME``; a
+:class:`Reader` maps that ring read-only and yields :class:`Frame` objects whose
+``samples`` are views of the ring itself. Waiting for the next frame blocks in
+``FUTEX_WAIT`` with the GIL released.
+
+>>> import v2m
+>>> with v2m.Reader("default") as reader:  # doctest: +SKIP
+...     for frame in reader:
+...         print(frame.index, frame.speech)
+"""
+
+from .errors import LayoutError, NotFound, UnsupportedPlatform, V2MError, WriterGone
+from .layout import (
+    FLAG_DEVICE_OVERRUN,
+    FLAG_DISCONTINUITY,
+    FLAG_PADDED,
+    FLAG_SOURCE_RESTART,
+)
+from .reader import Frame, Reader, ring_path
+
+__all__ = [
+    "Reader",
+    "Frame",
+    "ring_path",
+    "V2MError",
+    "NotFound",
+    "LayoutError",
+    "WriterGone",
+    "UnsupportedPlatform",
+    "FLAG_DISCONTINUITY",
+    "FLAG_PADDED",
+    "FLAG_DEVICE_OVERRUN",
+    "FLAG_SOURCE_RESTART",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,256 @@
+"""Layout version 1 of the shared-memory ring, as ``layout/LAYOUT.md`` specifies.
+
+Everything a reader needs is derived from the header; the only constants here
+are the header's own field offsets. A test compares these tables with the
+engine's Rust definition.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+from .errors import LayoutError
+
+MAGIC = b"V2MRING\x00"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+HEADER_USED = 512
+"""Bytes of header a version-1.0 reader reads; the rest is reserved."""
+SLOT_META_SIZE = 64
+
+STATE_STARTING = 0
+STATE_RUNNING = 1
+STATE_CLOSED = 2
+
+FORMAT_F32LE = 1
+
+VAD_OFF = 0
+VAD_ENERGY = 1
+VAD_SILERO = 2
+VAD_NAMES = {VAD_OFF: "off", VAD_ENERGY: "energy", VAD_SILERO: "silero"}
+
+FLAG_DISCONTINUITY = 1 << 0
+"""Audio before this frame is missing (overrun, gap, restart)."""
+FLAG_PADDED = 1 << 1
+"""The source ended inside this frame; samples past ``valid_samples`` are zeros."""
+FLAG_DEVICE_OVERRUN = 1 << 2
+"""The capture device overran before this frame."""
+FLAG_SOURCE_RESTART = 1 << 3
+"""The source restarted (file looped, device reopened)."""
+
+# name: (offset, struct code); sizes follow from the codes.
+HEADER_FIELDS: Dict[str, Tuple[int, str]] = {
+    "magic": (0, "8s"),
+    "version_major": (8, "H"),
+    "version_minor": (10, "H"),
+    "header_size": (12, "I"),
+    "generation": (16, "Q"),
+    "writer_pid": (24, "I"),
+    "state": (28, "I"),
+    "created_mono_ns": (32, "Q"),
+    "created_real_ns": (40, "Q"),
+    "total_size": (48, "Q"),
+    "sample_rate": (64, "I"),
+    "channels": (68, "I"),
+    "frame_samples": (72, "I"),
+    "sample_format": (76, "I"),
+    "slot_count": (80, "I"),
+    "meta_stride": (84, "I"),
+    "meta_offset": (88, "Q"),
+    "samples_offset": (96, "Q"),
+    "slot_bytes": (104, "Q"),
+    "vad_kind": (128, "I"),
+    "vad_threshold": (132, "f"),
+    "vad_neg_threshold": (136, "f"),
+    "vad_min_silence_ms": (140, "I"),
+    "source_speed": (144, "f"),
+    "source": (192, "128s"),
+    "write_seq": (320, "Q"),
+    "futex": (384, "I"),
+    "device_overruns": (448, "Q"),
+    "samples_lost": (456, "Q"),
+    "source_restarts": (464, "Q"),
+    "discontinuities": (472, "Q"),
+    "vad_ns_total": (480, "Q"),
+    "vad_ns_max": (488, "Q"),
+    "vad_frames": (496, "Q"),
+    "last_publish_ns": (504, "Q"),
+}
+
+SLOT_FIELDS: Dict[str, Tuple[int, str]] = {
+    "stamp": (0, "Q"),
+    "index": (8, "Q"),
+    "capture_ns": (16, "Q"),
+    "publish_ns": (24, "Q"),
+    "vad_prob": (32, "f"),
+    "speech": (36, "I"),
+    "rms": (40, "f"),
+    "peak": (44, "f"),
+    "flags": (48, "I"),
+    "valid_samples": (52, "I"),
+}
+
+SLOT_STRUCT = struct.Struct("<" + "".join(code for _, code in SLOT_FIELDS.values()))
+"""Unpacks one slot's metadata record (all named fields, in order)."""
+
+STATS_FIELDS = (
+    "device_overruns",
+    "samples_lost",
+    "source_restarts",
+    "discontinuities",
+    "vad_ns_total",
+    "vad_ns_max",
+    "vad_frames",
+    "last_publish_ns",
+)
+
+
+def field_size(code: str) -> int:
+    """Bytes a struct code occupies, e.g. ``field_size("Q") == 8``."""
+    return struct.calcsize("<" + code)
+
+
+def read_field(buffer: bytes | memoryview, name: str) -> int | float | bytes:
+    """One header field from ``buffer`` (a snapshot: use for fields that do not change)."""
+    offset, code = HEADER_FIELDS[name]
+    value: int | float | bytes = struct.unpack_from("<" + code, buffer, offset)[0]
+    return value
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """The validated, immutable part of a ring header.
+
+    Example
+    -------
+    >>> info = parse_header(open("/dev/shm/v2m-default", "rb").read())  # doctest: +SKIP
+    >>> info.sample_rate, info.frame_samples, info.slot_count  # doctest: +SKIP
+    (16000, 512, 2048)
+    """
+
+    version: Tuple[int, int]
+    generation: int
+    writer_pid: int
+    sample_rate: int
+    channels: int
+    frame_samples: int
+    slot_count: int
+    meta_offset: int
+    meta_stride: int
+    samples_offset: int
+    slot_bytes: int
+    total_size: int
+    vad_kind: int
+    vad_threshold: float
+    vad_neg_threshold: float
+    vad_min_silence_ms: int
+    source_speed: float
+    source: str
+
+
+def parse_header(buffer: bytes | memoryview, file_size: int | None = None) -> HeaderInfo:
+    """Validates a header against the segment's size before anything is derived from it.
+
+    Parameters
+    ----------
+    buffer
+        At least the first ``HEADER_USED`` bytes of the segment (the whole mapping is fine).
+    file_size
+        Size of the segment in bytes; defaults to ``len(buffer)``.
+
+    Raises
+    ------
+    LayoutError
+        Bad magic, unsupported major version, truncated file, or any field out of
+        range or sections overlapping or past the end.
+    """
+    size = len(buffer) if file_size is None else file_size
+    have = min(len(buffer), size)
+    if have >= 8 and bytes(buffer[:8]) != MAGIC:
+        raise LayoutError("not a v2m ring (bad magic); is something else using this name?")
+    if have < HEADER_USED:
+        raise LayoutError(f"ring is truncated: {have} bytes, but the header alone needs {HEADER_USED}")
+
+    def field(name: str) -> int:
+        value = read_field(buffer, name)
+        assert isinstance(value, int)
+        return value
+
+    major, minor = field("version_major"), field("version_minor")
+    if major != VERSION_MAJOR:
+        raise LayoutError(
+            f"ring layout version {major}.{minor} is not supported (this reader reads "
+            f"{VERSION_MAJOR}.x); install the v2m package that matches the engine"
+        )
+    header_size = field("header_size")
+    if header_size < HEADER_USED:
+        raise LayoutError(f"ring header is inconsistent: header size {header_size} < {HEADER_USED}")
+    total = field("total_size")
+    if total > size:
+        raise LayoutError(f"ring is truncated: header needs {total} bytes, segment has {size}")
+    if total < size:
+        raise LayoutError(f"ring header is inconsistent: says {total} bytes, segment has {size}")
+    if field("state") > STATE_CLOSED:
+        raise LayoutError(f"ring header is inconsistent: unknown state {field('state')}")
+    if field("sample_format") != FORMAT_F32LE:
+        raise LayoutError(f"ring header is inconsistent: sample format {field('sample_format')}")
+
+    rate, channels, frame = field("sample_rate"), field("channels"), field("frame_samples")
+    slots, stride = field("slot_count"), field("meta_stride")
+    meta_off, samples_off, slot_bytes = (
+        field("meta_offset"),
+        field("samples_offset"),
+        field("slot_bytes"),
+    )
+    problems = []
+    if rate == 0 or channels == 0 or frame == 0:
+        problems.append(f"rate {rate}, channels {channels}, frame {frame}: none may be zero")
+    if slots == 0 or slots & (slots - 1):
+        problems.append(f"slot count {slots} is not a power of two")
+    if stride < SLOT_META_SIZE or stride % 8:
+        problems.append(f"metadata stride {stride} is below {SLOT_META_SIZE} or unaligned")
+    if meta_off < header_size or meta_off % 64:
+        problems.append(f"metadata offset {meta_off} overlaps the header or is unaligned")
+    if slot_bytes != frame * channels * 4:
+        problems.append(f"slot size {slot_bytes} != {frame} samples x {channels} channels x 4")
+    if meta_off + slots * stride > samples_off or samples_off % 64:
+        problems.append(f"samples offset {samples_off} overlaps the metadata or is unaligned")
+    if not problems and samples_off + slots * slot_bytes > total:
+        raise LayoutError(
+            f"ring is truncated: samples end at {samples_off + slots * slot_bytes}, "
+            f"segment has {total} bytes"
+        )
+    if problems:
+        raise LayoutError("ring header is inconsistent: " + "; ".join(problems))
+
+    source = read_field(buffer, "source")
+    assert isinstance(source, bytes)
+    threshold, neg_threshold, speed = (
+        read_field(buffer, "vad_threshold"),
+        read_field(buffer, "vad_neg_threshold"),
+        read_field(buffer, "source_speed"),
+    )
+    assert isinstance(threshold, float) and isinstance(neg_threshold, float)
+    assert isinstance(speed, float)
+    return HeaderInfo(
+        version=(major, minor),
+        generation=field("generation"),
+        writer_pid=field("writer_pid"),
+        sample_rate=rate,
+        channels=channels,
+        frame_samples=frame,
+        slot_count=slots,
+        meta_offset=meta_off,
+        meta_stride=stride,
+        samples_offset=samples_off,
+        slot_bytes=slot_bytes,
+        total_size=total,
+        vad_kind=field("vad_kind"),
+        vad_threshold=threshold,
+        vad_neg_threshold=neg_threshold,
+        vad_min_silence_ms=field("vad_min_silence_ms"),
+        source_speed=speed,
+        source=source.split(b"\x00", 1)[0].decode("utf-8", "replace"),
+    )
