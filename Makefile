@@ -19,6 +19,8 @@ demo: build
 test: build
 	cargo fmt --all --check
 	cargo clippy --release --locked --all-targets -- -D warnings
+	.venv/bin/black --check -q pyclient tests bench
+	.venv/bin/mypy --strict pyclient/v2m
 	cargo test --release --locked --workspace
 	$(PY) -m pytest tests -q
 

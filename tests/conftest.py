@@ -81,7 +81,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "
         time.sleep(0.005)
 
 
-def write_wav(path: Path, samples: np.ndarray, rate: int, bits: int = 32, float_: bool = True) -> None:
+def write_wav(
+    path: Path, samples: np.ndarray, rate: int, bits: int = 32, float_: bool = True
+) -> None:
     """Writes ``samples`` (frames × channels, or frames) as a WAV file.
 
     ``float_`` selects IEEE float (format 3, 32-bit); otherwise integer PCM of

@@ -24,8 +24,13 @@ def main() -> None:
             flags.append(frame.flags)
             valid.append(frame.valid_samples)
         dropped = reader.dropped
-    np.savez(args.out, indices=np.array(indices), flags=np.array(flags), valid=np.array(valid),
-             samples=np.array(frames, dtype=np.float32).reshape(len(frames), -1))
+    np.savez(
+        args.out,
+        indices=np.array(indices),
+        flags=np.array(flags),
+        valid=np.array(valid),
+        samples=np.array(frames, dtype=np.float32).reshape(len(frames), -1),
+    )
     print(json.dumps({"frames": len(indices), "dropped": dropped}))
 
 

@@ -28,8 +28,20 @@ def real_segment(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The bytes of a real, closed ring (16 slots of 512 samples)."""
     name = "pytest-bad-template"
     pool = Engines()
-    proc = pool.start("--name", name, "--source", "silence", "--slots", "16", "--duration", "0.1",
-                      "--speed", "max", "--linger", "10")
+    proc = pool.start(
+        "--name",
+        name,
+        "--source",
+        "silence",
+        "--slots",
+        "16",
+        "--duration",
+        "0.1",
+        "--speed",
+        "max",
+        "--linger",
+        "10",
+    )
     try:
         wait_for(lambda: ring_file(name).exists(), what="template ring")
         with v2m.Reader(name, start="oldest", wait=5) as reader:
@@ -105,8 +117,12 @@ def _bad_wav(tmp_path: Path) -> dict[str, Path]:
     truncated.write_bytes(good.read_bytes()[:8000])
     empty = tmp_path / "empty.wav"
     write_wav(empty, noise_signal(0.0), 16000)
-    return {"garbage": garbage, "truncated": truncated, "empty": empty,
-            "missing": tmp_path / "missing.wav"}
+    return {
+        "garbage": garbage,
+        "truncated": truncated,
+        "empty": empty,
+        "missing": tmp_path / "missing.wav",
+    }
 
 
 BAD_CLI = {
@@ -127,8 +143,11 @@ BAD_CLI = {
 def test_bad_cli_values_exit_2_and_leave_nothing(case: str, ring_name: str) -> None:
     args, message = BAD_CLI[case]
     if "--name" not in args:
-        args = ["--name", ring_name, "--source", "tone:440", *args] if "--source" not in args else [
-            "--name", ring_name, *args]
+        args = (
+            ["--name", ring_name, "--source", "tone:440", *args]
+            if "--source" not in args
+            else ["--name", ring_name, *args]
+        )
     result = run_engine("run", *args)
     assert result.returncode == 2, result.stderr
     assert message.lower() in result.stderr.lower(), result.stderr

@@ -27,8 +27,14 @@ def test_python_and_rust_agree_on_every_field() -> None:
         "device_overrun": layout.FLAG_DEVICE_OVERRUN,
         "source_restart": layout.FLAG_SOURCE_RESTART,
     }
-    assert rust["states"] == {"starting": layout.STATE_STARTING, "running": layout.STATE_RUNNING,
-                              "closed": layout.STATE_CLOSED}
-    assert rust["vad"] == {"off": layout.VAD_OFF, "energy": layout.VAD_ENERGY,
-                           "silero": layout.VAD_SILERO}
+    assert rust["states"] == {
+        "starting": layout.STATE_STARTING,
+        "running": layout.STATE_RUNNING,
+        "closed": layout.STATE_CLOSED,
+    }
+    assert rust["vad"] == {
+        "off": layout.VAD_OFF,
+        "energy": layout.VAD_ENERGY,
+        "silero": layout.VAD_SILERO,
+    }
     assert rust["format_f32le"] == layout.FORMAT_F32LE

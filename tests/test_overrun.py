@@ -20,8 +20,18 @@ def _overrun(tmp_path: Path, ring_name: str, engines: Engines, copy: bool) -> No
     wav = tmp_path / "noise.wav"
     write_wav(wav, source[: n_frames * FRAME], 16000)
     # 16 slots at 40x real time: the ring holds 13 ms, and the reader naps 20 ms.
-    engines.start("--name", ring_name, "--source", f"file:{wav}", "--slots", "16",
-                  "--speed", "40", "--linger", "5")
+    engines.start(
+        "--name",
+        ring_name,
+        "--source",
+        f"file:{wav}",
+        "--slots",
+        "16",
+        "--speed",
+        "40",
+        "--linger",
+        "5",
+    )
     received = torn_after_use = 0
     with v2m.Reader(ring_name, start="oldest", wait=10, copy=copy) as reader:
         first = reader.start_index

@@ -45,8 +45,18 @@ def test_a_signal_ends_every_reader_and_removes_the_ring(
 
 
 def test_a_finished_source_lingers_then_goes(ring_name: str, engines: Engines) -> None:
-    engine = engines.start("--name", ring_name, "--source", "noise", "--duration", "0.2",
-                           "--speed", "max", "--linger", "1")
+    engine = engines.start(
+        "--name",
+        ring_name,
+        "--source",
+        "noise",
+        "--duration",
+        "0.2",
+        "--speed",
+        "max",
+        "--linger",
+        "1",
+    )
     wait_for(lambda: ring_file(ring_name).exists(), what="the ring")
     with v2m.Reader(ring_name, start="oldest", wait=5) as reader:
         frames = list(reader)  # a late reader still drains the closed ring
@@ -55,7 +65,9 @@ def test_a_finished_source_lingers_then_goes(ring_name: str, engines: Engines) -
     assert not ring_file(ring_name).exists()
 
 
-def test_a_killed_engine_is_reported_and_its_ring_replaced(ring_name: str, engines: Engines) -> None:
+def test_a_killed_engine_is_reported_and_its_ring_replaced(
+    ring_name: str, engines: Engines
+) -> None:
     engine = engines.start("--name", ring_name, "--source", "tone:440")
     reader = v2m.Reader(ring_name, wait=10)
     next(reader)

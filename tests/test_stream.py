@@ -22,13 +22,20 @@ def test_three_reader_processes_get_every_frame_bit_exact(
     write_wav(wav, source, 16000)
     readers = [
         subprocess.Popen(
-            [PYTHON, str(Path(__file__).parent / "read_frames.py"), ring_name, str(tmp_path / f"r{i}.npz")],
+            [
+                PYTHON,
+                str(Path(__file__).parent / "read_frames.py"),
+                ring_name,
+                str(tmp_path / f"r{i}.npz"),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
         for i in range(3)
     ]
-    engine = engines.start("--name", ring_name, "--source", f"file:{wav}", "--speed", "4", "--linger", "1")
+    engine = engines.start(
+        "--name", ring_name, "--source", f"file:{wav}", "--speed", "4", "--linger", "1"
+    )
     summaries = [json.loads(r.communicate(timeout=60)[0]) for r in readers]
     assert engine.wait(30) == 0
 
