@@ -72,7 +72,7 @@ def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 CORRUPTIONS = {
     "wrong magic": (lambda d: b"NOTARING" + d[8:], "bad magic"),
-    "newer major version": (lambda d: _patch(d, 8, "<H", 2), "version 2.0 is not supported"),
+    "newer major version": (lambda d: _patch(d, 8, "<H", 2), r"version 2\.\d+ is not supported"),
     "empty file": (lambda d: b"", "truncated"),
     "header cut short": (lambda d: d[:100], "truncated"),
     "segment cut short": (lambda d: d[: len(d) - 4096], "truncated"),

@@ -20,7 +20,7 @@ def test_python_and_rust_agree_on_every_field() -> None:
     assert python_header == rust["header"]
     python_slot = {n: [o, layout.field_size(c)] for n, (o, c) in layout.SLOT_FIELDS.items()}
     assert python_slot == rust["slot"]
-    assert layout.SLOT_STRUCT.size == 56
+    assert layout.SLOT_STRUCT.size == 64
     assert rust["flags"] == {
         "discontinuity": layout.FLAG_DISCONTINUITY,
         "padded": layout.FLAG_PADDED,

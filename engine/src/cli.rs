@@ -77,9 +77,18 @@ pub struct RunArgs {
     /// Start a file source over when it ends.
     #[arg(long = "loop")]
     pub looping: bool,
-    /// Stop a synthetic source (tone, noise, silence) after this many seconds.
+    /// Stop after this many seconds of source audio (any source).
     #[arg(long, value_parser = parse_seconds)]
     pub duration: Option<f64>,
+    /// Ask the capture device for this rate instead of --rate (the engine resamples).
+    #[arg(long, value_parser = parse_rate)]
+    pub device_rate: Option<u32>,
+    /// Ask the capture device for this many channels instead of mono (the engine downmixes).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub device_channels: Option<u16>,
+    /// Audio held between the capture callback and the DSP thread, in ms.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=600_000))]
+    pub capture_buffer_ms: u32,
     /// Seconds a finished ring stays readable before it is removed.
     #[arg(long, default_value_t = 2.0, value_parser = parse_seconds)]
     pub linger: f64,
@@ -112,11 +121,7 @@ fn parse_rate(text: &str) -> Result<u32, String> {
     let range = v2m_layout::RATE_RANGE;
     match text.parse::<u32>() {
         Ok(rate) if range.contains(&rate) => Ok(rate),
-        _ => Err(format!(
-            "sample rate must be a whole number of Hz in {}..={}",
-            range.start(),
-            range.end()
-        )),
+        _ => Err(format!("sample rate must be a whole number of Hz in {}..={}", range.start(), range.end())),
     }
 }
 

@@ -5,9 +5,7 @@ use nix::time::{clock_gettime, clock_nanosleep, ClockId, ClockNanosleepFlags};
 
 /// Nanoseconds on CLOCK_MONOTONIC (the clock Python's `time.monotonic_ns` reads).
 pub fn monotonic_ns() -> u64 {
-    timespec_ns(
-        clock_gettime(ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC is always available"),
-    )
+    timespec_ns(clock_gettime(ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC is always available"))
 }
 
 /// Nanoseconds on CLOCK_REALTIME, for display only.
@@ -24,15 +22,8 @@ fn timespec_ns(t: TimeSpec) -> u64 {
 /// An absolute deadline means pacing never drifts: a late wake-up shortens
 /// the next sleep instead of delaying every later frame.
 pub fn sleep_until(deadline_ns: u64) {
-    let ts = TimeSpec::new(
-        (deadline_ns / 1_000_000_000) as _,
-        (deadline_ns % 1_000_000_000) as _,
-    );
+    let ts = TimeSpec::new((deadline_ns / 1_000_000_000) as _, (deadline_ns % 1_000_000_000) as _);
     // EINTR (a signal) is the only expected error; the caller re-checks its
     // stop flag and deadline either way.
-    let _ = clock_nanosleep(
-        ClockId::CLOCK_MONOTONIC,
-        ClockNanosleepFlags::TIMER_ABSTIME,
-        &ts,
-    );
+    let _ = clock_nanosleep(ClockId::CLOCK_MONOTONIC, ClockNanosleepFlags::TIMER_ABSTIME, &ts);
 }

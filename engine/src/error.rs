@@ -47,10 +47,7 @@ impl EngineError {
 
     /// Wraps an OS error with what the engine was doing when it happened.
     pub fn system(what: impl Into<String>, error: impl Into<io::Error>) -> EngineError {
-        EngineError::System {
-            what: what.into(),
-            error: error.into(),
-        }
+        EngineError::System { what: what.into(), error: error.into() }
     }
 }
 

@@ -1,6 +1,9 @@
 //! v2m-engine: the sidecar that captures audio, runs VAD, and publishes every
 //! frame into a lock-free shared-memory ring for pure-Python readers.
 
+#[cfg(test)]
+mod alloc_counter;
+mod capture;
 mod cli;
 mod clock;
 mod dsp;
@@ -24,10 +27,8 @@ use error::EngineError;
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run(args) => install_stop_signals().and_then(|stop| run::run(args, &stop)),
-        Command::Devices { .. } => Err(EngineError::BadInput(
-            "live capture is not in this build yet, so there are no devices to list".into(),
-        )),
+        Command::Run(args) => install_stop_signals().and_then(|stop| run::run(args, stop)),
+        Command::Devices { json } => capture::devices::print_devices(*json),
         Command::Status { name, json } => status::status(name, *json),
         Command::Layout => {
             status::layout_json();

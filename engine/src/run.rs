@@ -1,46 +1,59 @@
 //! `v2m-engine run`: source → downmix → resample → frames → VAD → ring.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use v2m_layout::{Geometry, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART};
-
 use clap::ValueEnum;
+use v2m_layout::{Geometry, FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART};
 
+use crate::capture::CaptureOptions;
 use crate::cli::{RunArgs, Speed, VadChoice};
 use crate::clock;
 use crate::dsp::{downmix::downmix, framer::Framer, level, resample::Resampler};
 use crate::error::EngineError;
-use crate::pacing::Pacer;
+use crate::pacing::FrameClock;
 use crate::ring::{FrameMeta, RingConfig, RingWriter};
-use crate::source::{self, ReplayOptions, Source};
+use crate::source::{self, Source, SourceOptions};
 use crate::vad::{energy::EnergyVad, hysteresis::SpeechGate, NoVad, Vad, VadInput};
 
 /// Sample frames read from a source at a time.
 const READ_FRAMES: usize = 1024;
+/// Input chunk of the resampler for live sources: small, for low latency.
+const LIVE_RESAMPLER_CHUNK: usize = 256;
 
 /// Runs the engine until the source ends or `stop` is raised.
-pub fn run(args: &RunArgs, stop: &AtomicBool) -> Result<(), EngineError> {
+pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<(), EngineError> {
     let geometry = Geometry::new(args.rate, 1, args.frame, args.slots)
         .map_err(|e| EngineError::BadInput(e.to_string()))?;
     let (vad, vad_kind) = make_vad(args)?;
-    let neg_threshold = args
-        .vad_neg_threshold
-        .unwrap_or((args.vad_threshold - 0.15).max(0.0));
+    let neg_threshold = args.vad_neg_threshold.unwrap_or((args.vad_threshold - 0.15).max(0.0));
     if neg_threshold > args.vad_threshold {
         return Err(EngineError::BadInput(format!(
             "--vad-neg-threshold {neg_threshold} is above --vad-threshold {}; it must be at or below it",
             args.vad_threshold
         )));
     }
-    let options = ReplayOptions {
+    let options = SourceOptions {
         looping: args.looping,
-        duration_s: args.duration,
+        capture: CaptureOptions {
+            device_rate: args.device_rate,
+            device_channels: args.device_channels,
+            buffer_ms: args.capture_buffer_ms,
+        },
     };
-    let mut source = source::open(&args.source, args.rate, options)?;
+    // Every input problem is found before the ring exists.
+    let mut source = source::open(&args.source, args.rate, options, Arc::clone(&stop))?;
     let resampler = match source.rate() == args.rate {
         true => None,
-        false => Some(Resampler::new(source.rate(), args.rate, READ_FRAMES)?),
+        false => {
+            let chunk = if source.is_live() { LIVE_RESAMPLER_CHUNK } else { READ_FRAMES };
+            Some(Resampler::new(source.rate(), args.rate, chunk)?)
+        }
+    };
+    let frame_clock = match source.is_live() {
+        true => FrameClock::live(source.rate(), args.rate),
+        false => FrameClock::paced(args.speed, args.rate),
     };
     let frame_ms = f64::from(args.frame) * 1000.0 / f64::from(args.rate);
     let min_silence_frames = (f64::from(args.vad_min_silence_ms) / frame_ms).ceil() as u32;
@@ -50,9 +63,10 @@ pub fn run(args: &RunArgs, stop: &AtomicBool) -> Result<(), EngineError> {
         vad_threshold: args.vad_threshold,
         vad_neg_threshold: neg_threshold,
         vad_min_silence_ms: args.vad_min_silence_ms,
-        source_speed: match args.speed {
-            Speed::Max => 0.0,
-            Speed::Factor(f) => f as f32,
+        source_speed: match (source.is_live(), args.speed) {
+            (true, _) => 1.0,
+            (false, Speed::Max) => 0.0,
+            (false, Speed::Factor(f)) => f as f32,
         },
         source: args.source.to_string(),
         group_readable: args.group_readable,
@@ -66,33 +80,23 @@ pub fn run(args: &RunArgs, stop: &AtomicBool) -> Result<(), EngineError> {
         args.rate,
         args.frame,
         args.slots,
-        args.vad
-            .to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
+        args.vad.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
     );
     let mut publisher = Publisher {
         writer,
         vad,
         gate: SpeechGate::new(args.vad_threshold, neg_threshold, min_silence_frames),
-        pacer: Pacer::new(args.speed, args.rate),
+        clock: frame_clock,
         pending_flags: 0,
-        stop,
+        stop: &stop,
     };
-    let ended = pump(
-        source.as_mut(),
-        resampler,
-        &mut publisher,
-        args.frame as usize,
-    )?;
+    let limit = args.duration.map(|s| (s * f64::from(source.rate())).round() as u64);
+    let ended = pump(source.as_mut(), resampler, &mut publisher, args.frame as usize, args.rate, limit)?;
     let published = publisher.writer.header().write_seq.load(Ordering::Relaxed);
     publisher.writer.close();
-    eprintln!(
-        "v2m-engine: ring '{}' closed after {published} frames",
-        args.name.as_str()
-    );
+    eprintln!("v2m-engine: ring '{}' closed after {published} frames", args.name.as_str());
     if ended {
-        linger(Duration::from_secs_f64(args.linger), stop);
+        linger(Duration::from_secs_f64(args.linger), &stop);
     }
     Ok(())
     // Dropping the writer unlinks the segment.
@@ -100,10 +104,7 @@ pub fn run(args: &RunArgs, stop: &AtomicBool) -> Result<(), EngineError> {
 
 fn make_vad(args: &RunArgs) -> Result<(Box<dyn Vad>, u32), EngineError> {
     match args.vad {
-        VadChoice::Energy => Ok((
-            Box::new(EnergyVad::new(args.rate, args.frame)),
-            v2m_layout::VAD_ENERGY,
-        )),
+        VadChoice::Energy => Ok((Box::new(EnergyVad::new(args.rate, args.frame)), v2m_layout::VAD_ENERGY)),
         VadChoice::Off => Ok((Box::new(NoVad), v2m_layout::VAD_OFF)),
         VadChoice::Silero => Err(EngineError::BadInput(
             "--vad silero is not in this build yet; use --vad energy or --vad off".into(),
@@ -111,35 +112,41 @@ fn make_vad(args: &RunArgs) -> Result<(Box<dyn Vad>, u32), EngineError> {
     }
 }
 
-/// Moves audio from the source to the publisher; true if the source ended
-/// (false if `stop` was raised first).
+/// Moves audio from the source to the publisher until the source ends, the
+/// `limit` (in source sample frames) is reached, or `stop` is raised; true
+/// if the audio ended rather than being stopped.
 fn pump(
     source: &mut dyn Source,
     mut resampler: Option<Resampler>,
     publisher: &mut Publisher<'_>,
     frame_samples: usize,
+    ring_rate: u32,
+    limit: Option<u64>,
 ) -> Result<bool, EngineError> {
     let channels = source.channels();
+    let ratio = f64::from(source.rate()) / f64::from(ring_rate);
     let mut interleaved = vec![0.0f32; READ_FRAMES * channels];
     let mut mono = vec![0.0f32; READ_FRAMES];
     let mut framer = Framer::new(frame_samples);
-    loop {
-        if publisher.stop.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
+    let mut position = 0u64;
+    while !publisher.stop.load(Ordering::Relaxed) && limit.is_none_or(|l| position < l) {
         let chunk = source.read(&mut interleaved)?;
-        if chunk.frames == 0 {
+        let frames = limit.map_or(chunk.frames, |l| chunk.frames.min((l - position) as usize));
+        if frames == 0 {
             break;
         }
-        if chunk.restarted {
-            publisher.mark(FLAG_DISCONTINUITY | FLAG_SOURCE_RESTART);
-            publisher.writer.count(|s| &s.source_restarts, 1);
+        publisher.note_chunk_faults(chunk.restarted, chunk.lost_frames, chunk.overruns);
+        if let Some(capture_ns) = chunk.capture_ns {
+            publisher.clock.anchor(position, capture_ns);
         }
-        let mono = &mut mono[..chunk.frames];
-        downmix(&interleaved[..chunk.frames * channels], channels, mono);
+        position += frames as u64;
+        let mono = &mut mono[..frames];
+        downmix(&interleaved[..frames * channels], channels, mono);
+        let source: &dyn Source = source;
         let mut to_frames = |samples: &[f32]| {
             framer.push(samples, |frame, pos| {
-                publisher.frame(frame, pos, frame.len())
+                let last = source_position_of(pos + frame.len() as u64 - 1, ratio);
+                publisher.frame(frame, pos, frame.len(), source.arrival_ns(last))
             })
         };
         match resampler.as_mut() {
@@ -147,18 +154,25 @@ fn pump(
             None => to_frames(mono),
         }
     }
+    if publisher.stop.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
     if let Some(r) = resampler.as_mut() {
         r.finish(&mut |samples: &[f32]| {
-            framer.push(samples, |frame, pos| {
-                publisher.frame(frame, pos, frame.len())
-            })
+            framer.push(samples, |frame, pos| publisher.frame(frame, pos, frame.len(), None))
         });
     }
     framer.finish(|frame, pos, valid| {
-        publisher.mark(FLAG_PADDED);
-        publisher.frame(frame, pos, valid);
+        publisher.pending_flags |= FLAG_PADDED;
+        publisher.frame(frame, pos, valid, None);
     });
     Ok(true)
+}
+
+/// The source sample frame that ring sample `ring_position` was made from
+/// (the resampler's delay is removed, so the two line up in time).
+fn source_position_of(ring_position: u64, source_per_ring: f64) -> u64 {
+    (ring_position as f64 * source_per_ring).ceil() as u64
 }
 
 /// The last stage: paces, analyses and publishes each frame.
@@ -166,38 +180,50 @@ struct Publisher<'a> {
     writer: RingWriter,
     vad: Box<dyn Vad>,
     gate: SpeechGate,
-    pacer: Pacer,
+    clock: FrameClock,
     /// Flags for the next frame published.
     pending_flags: u32,
     stop: &'a AtomicBool,
 }
 
 impl Publisher<'_> {
-    fn mark(&mut self, flags: u32) {
-        self.pending_flags |= flags;
+    /// Counts what went wrong before a chunk and flags the next frame.
+    fn note_chunk_faults(&mut self, restarted: bool, lost_frames: u64, overruns: u64) {
+        if restarted {
+            self.pending_flags |= FLAG_DISCONTINUITY | FLAG_SOURCE_RESTART;
+            self.writer.count(|s| &s.source_restarts, 1);
+        }
+        if lost_frames > 0 {
+            self.pending_flags |= FLAG_DISCONTINUITY;
+            self.writer.count(|s| &s.samples_lost, lost_frames);
+        }
+        if overruns > 0 {
+            self.pending_flags |= FLAG_DISCONTINUITY | FLAG_DEVICE_OVERRUN;
+            self.writer.count(|s| &s.device_overruns, overruns);
+        }
     }
 
-    /// `frame` starts at ring-sample `position`; its first `valid` samples are audio.
-    fn frame(&mut self, frame: &[f32], position: u64, valid: usize) {
-        self.pacer
-            .wait_for(position + frame.len() as u64, self.stop);
+    /// `frame` starts at ring-sample `position`; its first `valid` samples are
+    /// audio; the source may know when its last sample arrived.
+    fn frame(&mut self, frame: &[f32], position: u64, valid: usize, arrival_ns: Option<u64>) {
+        let end = position + frame.len() as u64;
+        self.clock.wait_for(end, self.stop);
+        let arrival_ns = arrival_ns.unwrap_or_else(|| self.clock.due_ns(end));
         let flags = std::mem::take(&mut self.pending_flags);
         let level = level::measure(&frame[..valid]);
         let started = Instant::now();
-        let vad_prob = self.vad.probability(&VadInput {
-            level,
-            discontinuity: flags & FLAG_DISCONTINUITY != 0,
-        });
-        self.writer
-            .record_vad_time(started.elapsed().as_nanos() as u64);
+        let vad_prob =
+            self.vad.probability(&VadInput { level, discontinuity: flags & FLAG_DISCONTINUITY != 0 });
+        self.writer.record_vad_time(started.elapsed().as_nanos() as u64);
         let meta = FrameMeta {
-            capture_ns: self.pacer.time_of(position),
+            capture_ns: self.clock.capture_ns(position),
             vad_prob,
             speech: self.gate.update(vad_prob),
             rms: level.rms,
             peak: level.peak,
             flags,
             valid_samples: valid as u32,
+            arrival_ns,
         };
         self.writer.publish(frame, &meta);
     }

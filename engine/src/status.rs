@@ -14,22 +14,14 @@ use crate::shm::{segment::owner_alive, RingName};
 pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
     let path = name.path();
     let file = File::open(&path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => EngineError::NoRing {
-            name: name.as_str().into(),
-        },
+        ErrorKind::NotFound => EngineError::NoRing { name: name.as_str().into() },
         _ => EngineError::system(format!("opening {}", path.display()), e),
     })?;
-    let len = file
-        .metadata()
-        .map_err(|e| EngineError::system("reading the segment's size", e))?
-        .len();
+    let len = file.metadata().map_err(|e| EngineError::system("reading the segment's size", e))?.len();
     let mut bytes = vec![0u8; HEADER_USED.min(len as usize)];
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|e| EngineError::system("reading the header", e))?;
-    let info = HeaderInfo::parse(&bytes, len).map_err(|error| EngineError::Layout {
-        name: name.as_str().into(),
-        error,
-    })?;
+    file.read_exact_at(&mut bytes, 0).map_err(|e| EngineError::system("reading the header", e))?;
+    let info = HeaderInfo::parse(&bytes, len)
+        .map_err(|error| EngineError::Layout { name: name.as_str().into(), error })?;
     let alive = owner_alive(&file)?;
     let state = match info.state {
         STATE_RUNNING => "running",
@@ -44,11 +36,7 @@ pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
     let g = &info.geometry;
     let [overruns, lost, restarts, discontinuities, vad_total, vad_max, vad_frames, last_publish] =
         info.stats;
-    let vad_mean_us = if vad_frames > 0 {
-        vad_total as f64 / vad_frames as f64 / 1000.0
-    } else {
-        0.0
-    };
+    let vad_mean_us = if vad_frames > 0 { vad_total as f64 / vad_frames as f64 / 1000.0 } else { 0.0 };
     if as_json {
         let doc = json!({
             "name": name.as_str(), "path": path.display().to_string(),
@@ -74,23 +62,13 @@ pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
             "state       {state}, engine pid {} {liveness}, generation {:016x}",
             info.writer_pid, info.generation
         );
-        println!(
-            "layout      version {}.{}, {} bytes",
-            info.version.0, info.version.1, g.total_size
-        );
-        println!(
-            "source      {} (speed {})",
-            info.source,
-            speed_text(info.source_speed)
-        );
+        println!("layout      version {}.{}, {} bytes", info.version.0, info.version.1, g.total_size);
+        println!("source      {} (speed {})", info.source, speed_text(info.source_speed));
         println!(
             "format      {} Hz, {} channel(s), {} samples/frame, {} slots",
             g.sample_rate, g.channels, g.frame_samples, g.slot_count
         );
-        println!(
-            "frames      {} written, {discontinuities} discontinuities",
-            info.write_seq
-        );
+        println!("frames      {} written, {discontinuities} discontinuities", info.write_seq);
         println!(
             "vad         {vad}, threshold {} / {}, min silence {} ms",
             info.vad_threshold, info.vad_neg_threshold, info.vad_min_silence_ms

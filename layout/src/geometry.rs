@@ -1,8 +1,7 @@
 //! Where each section of a segment lies, computed from the ring's format.
 
 use crate::{
-    LayoutError, HEADER_SIZE, MAX_CHANNELS, MAX_FRAME_SAMPLES, MAX_SLOTS, PAGE, RATE_RANGE,
-    SLOT_META_SIZE,
+    LayoutError, HEADER_SIZE, MAX_CHANNELS, MAX_FRAME_SAMPLES, MAX_SLOTS, PAGE, RATE_RANGE, SLOT_META_SIZE,
 };
 
 /// The format of a ring and the byte offsets of its sections.
@@ -73,8 +72,7 @@ impl Geometry {
         let meta_end = meta_offset + u64::from(slot_count) * SLOT_META_SIZE as u64;
         let samples_offset = meta_end.next_multiple_of(PAGE);
         let slot_bytes = u64::from(frame_samples) * u64::from(channels) * 4;
-        let total_size =
-            (samples_offset + u64::from(slot_count) * slot_bytes).next_multiple_of(PAGE);
+        let total_size = (samples_offset + u64::from(slot_count) * slot_bytes).next_multiple_of(PAGE);
         Ok(Geometry {
             sample_rate,
             channels,

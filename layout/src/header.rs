@@ -149,11 +149,7 @@ impl Header {
 
     /// The `source` field as text.
     pub fn source_text(&self) -> String {
-        let end = self
-            .source
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(self.source.len());
+        let end = self.source.iter().position(|&b| b == 0).unwrap_or(self.source.len());
         String::from_utf8_lossy(&self.source[..end]).into_owned()
     }
 

@@ -38,7 +38,11 @@ pub struct SlotMeta {
     pub flags: AtomicU32,
     /// Samples per channel that are real audio; the rest is zero padding.
     pub valid_samples: AtomicU32,
-    _reserved: AtomicU64,
+    /// CLOCK_MONOTONIC ns at which the engine received the frame's last
+    /// sample (the capture callback's time for a device; the sample's due
+    /// time for a replayed source). `publish_ns − arrival_ns` is the
+    /// latency the engine adds. Since layout 1.1; 0 in 1.0.
+    pub arrival_ns: AtomicU64,
 }
 
 const _: () = {
@@ -53,6 +57,7 @@ const _: () = {
     assert!(offset_of!(SlotMeta, peak) == 44);
     assert!(offset_of!(SlotMeta, flags) == 48);
     assert!(offset_of!(SlotMeta, valid_samples) == 52);
+    assert!(offset_of!(SlotMeta, arrival_ns) == 56);
 };
 
 impl SlotMeta {
@@ -70,7 +75,7 @@ impl SlotMeta {
         }
         f!(
             stamp: 8, index: 8, capture_ns: 8, publish_ns: 8, vad_prob: 4, speech: 4,
-            rms: 4, peak: 4, flags: 4, valid_samples: 4,
+            rms: 4, peak: 4, flags: 4, valid_samples: 4, arrival_ns: 8,
         )
     }
 }

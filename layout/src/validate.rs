@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-use crate::{
-    Geometry, FORMAT_F32LE, HEADER_USED, MAGIC, SLOT_META_SIZE, STATE_CLOSED, VERSION_MAJOR,
-};
+use crate::{Geometry, FORMAT_F32LE, HEADER_USED, MAGIC, SLOT_META_SIZE, STATE_CLOSED, VERSION_MAJOR};
 
 /// Why a segment cannot be read as a version-1 ring.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,10 +37,9 @@ impl fmt::Display for LayoutError {
                 "ring layout version {major}.{minor} is not supported (this build reads {VERSION_MAJOR}.x); \
                  use matching versions of the engine and its readers"
             ),
-            LayoutError::Truncated { needed, actual } => write!(
-                f,
-                "ring is truncated: the header needs {needed} bytes but the segment has {actual}"
-            ),
+            LayoutError::Truncated { needed, actual } => {
+                write!(f, "ring is truncated: the header needs {needed} bytes but the segment has {actual}")
+            }
             LayoutError::Invalid(why) => write!(f, "ring header is inconsistent: {why}"),
         }
     }
@@ -121,35 +118,22 @@ impl HeaderInfo {
             return Err(LayoutError::BadMagic);
         }
         if have < HEADER_USED as u64 {
-            return Err(LayoutError::Truncated {
-                needed: HEADER_USED as u64,
-                actual: have,
-            });
+            return Err(LayoutError::Truncated { needed: HEADER_USED as u64, actual: have });
         }
         let version = (u16_at(bytes, 8), u16_at(bytes, 10));
         if version.0 != VERSION_MAJOR {
-            return Err(LayoutError::UnsupportedVersion {
-                major: version.0,
-                minor: version.1,
-            });
+            return Err(LayoutError::UnsupportedVersion { major: version.0, minor: version.1 });
         }
         let header_size = u64::from(u32_at(bytes, 12));
         if header_size < HEADER_USED as u64 {
-            return Err(invalid(format!(
-                "header size {header_size} is below {HEADER_USED}"
-            )));
+            return Err(invalid(format!("header size {header_size} is below {HEADER_USED}")));
         }
         let total_size = u64_at(bytes, 48);
         if total_size > file_len {
-            return Err(LayoutError::Truncated {
-                needed: total_size,
-                actual: file_len,
-            });
+            return Err(LayoutError::Truncated { needed: total_size, actual: file_len });
         }
         if total_size < file_len {
-            return Err(invalid(format!(
-                "header says {total_size} bytes but the segment has {file_len}"
-            )));
+            return Err(invalid(format!("header says {total_size} bytes but the segment has {file_len}")));
         }
         let state = u32_at(bytes, 28);
         if state > STATE_CLOSED {
@@ -157,10 +141,7 @@ impl HeaderInfo {
         }
         let geometry = geometry_from(bytes, header_size, total_size)?;
         let source_bytes = &bytes[192..320];
-        let source_end = source_bytes
-            .iter()
-            .position(|&c| c == 0)
-            .unwrap_or(source_bytes.len());
+        let source_end = source_bytes.iter().position(|&c| c == 0).unwrap_or(source_bytes.len());
         let mut stats = [0u64; 8];
         for (i, s) in stats.iter_mut().enumerate() {
             *s = u64_at(bytes, 448 + 8 * i);
@@ -210,16 +191,10 @@ fn geometry_from(bytes: &[u8], header_size: u64, total_size: u64) -> Result<Geom
         )));
     }
     if g.slot_count == 0 || !g.slot_count.is_power_of_two() {
-        return Err(invalid(format!(
-            "slot count {} is not a power of two",
-            g.slot_count
-        )));
+        return Err(invalid(format!("slot count {} is not a power of two", g.slot_count)));
     }
     if (g.meta_stride as usize) < SLOT_META_SIZE || g.meta_stride % 8 != 0 {
-        return Err(invalid(format!(
-            "metadata stride {} is below 64 or unaligned",
-            g.meta_stride
-        )));
+        return Err(invalid(format!("metadata stride {} is below 64 or unaligned", g.meta_stride)));
     }
     if g.meta_offset < header_size || g.meta_offset % 64 != 0 {
         return Err(invalid(format!(
@@ -250,10 +225,7 @@ fn geometry_from(bytes: &[u8], header_size: u64, total_size: u64) -> Result<Geom
         .and_then(|n| n.checked_add(g.samples_offset))
         .ok_or_else(|| invalid("samples section overflows".into()))?;
     if samples_end > total_size {
-        return Err(LayoutError::Truncated {
-            needed: samples_end,
-            actual: total_size,
-        });
+        return Err(LayoutError::Truncated { needed: samples_end, actual: total_size });
     }
     Ok(g)
 }

@@ -23,10 +23,7 @@ fn header_bytes(g: &Geometry) -> Vec<u8> {
     // SAFETY: Header is repr(C) plain data of size HEADER_SIZE; viewing it as
     // bytes for the length of this borrow is sound.
     let bytes = unsafe {
-        std::slice::from_raw_parts(
-            (&*h as *const Header).cast::<u8>(),
-            std::mem::size_of::<Header>(),
-        )
+        std::slice::from_raw_parts((&*h as *const Header).cast::<u8>(), std::mem::size_of::<Header>())
     };
     bytes.to_vec()
 }
@@ -57,10 +54,7 @@ fn wrong_magic_is_rejected() {
     let g = geometry();
     let mut b = header_bytes(&g);
     b[0] = b'X';
-    assert_eq!(
-        HeaderInfo::parse(&b, g.total_size),
-        Err(LayoutError::BadMagic)
-    );
+    assert_eq!(HeaderInfo::parse(&b, g.total_size), Err(LayoutError::BadMagic));
 }
 
 #[test]
@@ -68,10 +62,10 @@ fn a_newer_major_version_is_rejected_and_a_newer_minor_accepted() {
     let g = geometry();
     let mut b = header_bytes(&g);
     b[8..10].copy_from_slice(&2u16.to_le_bytes());
-    assert_eq!(
+    assert!(matches!(
         HeaderInfo::parse(&b, g.total_size),
-        Err(LayoutError::UnsupportedVersion { major: 2, minor: 0 })
-    );
+        Err(LayoutError::UnsupportedVersion { major: 2, .. })
+    ));
     let mut b = header_bytes(&g);
     b[10..12].copy_from_slice(&9u16.to_le_bytes());
     assert_eq!(HeaderInfo::parse(&b, g.total_size).unwrap().version, (1, 9));
@@ -81,14 +75,8 @@ fn a_newer_major_version_is_rejected_and_a_newer_minor_accepted() {
 fn a_short_file_is_truncated() {
     let g = geometry();
     let b = header_bytes(&g);
-    assert!(matches!(
-        HeaderInfo::parse(&b[..100], 100),
-        Err(LayoutError::Truncated { .. })
-    ));
-    assert!(matches!(
-        HeaderInfo::parse(&b, g.total_size - 4096),
-        Err(LayoutError::Truncated { .. })
-    ));
+    assert!(matches!(HeaderInfo::parse(&b[..100], 100), Err(LayoutError::Truncated { .. })));
+    assert!(matches!(HeaderInfo::parse(&b, g.total_size - 4096), Err(LayoutError::Truncated { .. })));
 }
 
 #[test]
@@ -100,31 +88,19 @@ fn inconsistent_geometry_is_rejected() {
         ("zero rate", Box::new(|b| put_u32(b, 64, 0))),
         ("unknown format", Box::new(|b| put_u32(b, 76, 9))),
         ("meta inside header", Box::new(|b| put_u64(b, 88, 64))),
-        (
-            "samples overlap meta",
-            Box::new(|b| put_u64(b, 96, 4096 + 64)),
-        ),
+        ("samples overlap meta", Box::new(|b| put_u64(b, 96, 4096 + 64))),
         ("slot bytes wrong", Box::new(|b| put_u64(b, 104, 4))),
         ("samples past end", Box::new(|b| put_u32(b, 80, 1 << 20))),
-        (
-            "huge stride overflows",
-            Box::new(|b| put_u32(b, 84, u32::MAX - 7)),
-        ),
+        ("huge stride overflows", Box::new(|b| put_u32(b, 84, u32::MAX - 7))),
         ("unknown state", Box::new(|b| put_u32(b, 28, 7))),
-        (
-            "samples offset near u64::MAX",
-            Box::new(|b| put_u64(b, 96, u64::MAX - 63)),
-        ),
+        ("samples offset near u64::MAX", Box::new(|b| put_u64(b, 96, u64::MAX - 63))),
     ];
     for (what, corrupt) in cases {
         let mut b = header_bytes(&g);
         corrupt(&mut b);
         let got = HeaderInfo::parse(&b, g.total_size);
         assert!(
-            matches!(
-                got,
-                Err(LayoutError::Invalid(_)) | Err(LayoutError::Truncated { .. })
-            ),
+            matches!(got, Err(LayoutError::Invalid(_)) | Err(LayoutError::Truncated { .. })),
             "{what}: {got:?}"
         );
     }

@@ -19,7 +19,7 @@ Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
 
 MAGIC = b"V2MRING\x00"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
 SLOT_META_SIZE = 64
@@ -94,6 +94,7 @@ SLOT_FIELDS: Dict[str, Tuple[int, str]] = {
     "peak": (44, "f"),
     "flags": (48, "I"),
     "valid_samples": (52, "I"),
+    "arrival_ns": (56, "Q"),
 }
 
 SLOT_STRUCT = struct.Struct("<" + "".join(code for _, code in SLOT_FIELDS.values()))

@@ -59,6 +59,7 @@ class Frame:
         "peak",
         "flags",
         "valid_samples",
+        "arrival_ns",
         "_stamps",
         "_slot",
         "_stamp",
@@ -66,7 +67,7 @@ class Frame:
 
     def __init__(
         self,
-        meta: Tuple[int, int, int, int, float, int, float, float, int, int],
+        meta: Tuple[int, int, int, int, float, int, float, float, int, int, int],
         samples: npt.NDArray[np.float32],
         stamps: npt.NDArray[np.uint64],
         slot: int,
@@ -78,6 +79,8 @@ class Frame:
         self.peak: float = meta[7]
         self.flags: int = meta[8]
         self.valid_samples: int = meta[9]
+        self.arrival_ns: int = meta[10]
+        """When the engine received the frame's last sample (0 from a layout-1.0 engine)."""
         self.samples = samples
         self._stamps = stamps
         self._slot = slot

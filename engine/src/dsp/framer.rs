@@ -11,11 +11,7 @@ pub struct Framer {
 impl Framer {
     /// A framer for frames of `frame_samples` samples.
     pub fn new(frame_samples: usize) -> Framer {
-        Framer {
-            buffer: vec![0.0; frame_samples],
-            filled: 0,
-            emitted: 0,
-        }
+        Framer { buffer: vec![0.0; frame_samples], filled: 0, emitted: 0 }
     }
 
     /// Appends `samples`, calling `on_frame(frame, first_sample_position)`
@@ -59,10 +55,7 @@ mod tests {
         let input: Vec<f32> = (0..10).map(|i| i as f32).collect();
         framer.push(&input[..3], |f, pos| frames.push((f.to_vec(), pos)));
         framer.push(&input[3..], |f, pos| frames.push((f.to_vec(), pos)));
-        assert_eq!(
-            frames,
-            vec![(vec![0.0, 1.0, 2.0, 3.0], 0), (vec![4.0, 5.0, 6.0, 7.0], 4)]
-        );
+        assert_eq!(frames, vec![(vec![0.0, 1.0, 2.0, 3.0], 0), (vec![4.0, 5.0, 6.0, 7.0], 4)]);
         let mut tail = None;
         framer.finish(|f, pos, valid| tail = Some((f.to_vec(), pos, valid)));
         assert_eq!(tail, Some((vec![8.0, 9.0, 0.0, 0.0], 8, 2)));

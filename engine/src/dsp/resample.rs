@@ -27,26 +27,14 @@ impl Resampler {
     /// Converts `in_rate` to `out_rate`, consuming input in chunks of about
     /// `chunk` samples (smaller chunks: less latency, more CPU).
     pub fn new(in_rate: u32, out_rate: u32, chunk: usize) -> Result<Resampler, EngineError> {
-        let inner = FftFixedIn::<f32>::new(in_rate as usize, out_rate as usize, chunk, 1, 1)
-            .map_err(|e| {
-                EngineError::BadInput(format!(
-                    "cannot resample {in_rate} Hz to {out_rate} Hz: {e}"
-                ))
+        let inner =
+            FftFixedIn::<f32>::new(in_rate as usize, out_rate as usize, chunk, 1, 1).map_err(|e| {
+                EngineError::BadInput(format!("cannot resample {in_rate} Hz to {out_rate} Hz: {e}"))
             })?;
         let pending = vec![0.0; inner.input_frames_next()];
         let out = vec![0.0; inner.output_frames_max()];
         let skip = inner.output_delay();
-        Ok(Resampler {
-            inner,
-            pending,
-            filled: 0,
-            out,
-            skip,
-            in_total: 0,
-            out_total: 0,
-            in_rate,
-            out_rate,
-        })
+        Ok(Resampler { inner, pending, filled: 0, out, skip, in_total: 0, out_total: 0, in_rate, out_rate })
     }
 
     /// Feeds `samples`, calling `emit` with every block of output. Never allocates.
@@ -82,8 +70,7 @@ impl Resampler {
         self.filled = 0;
         let dropped = self.skip.min(produced);
         self.skip -= dropped;
-        let usable =
-            (produced - dropped).min((limit - self.out_total).try_into().unwrap_or(usize::MAX));
+        let usable = (produced - dropped).min((limit - self.out_total).try_into().unwrap_or(usize::MAX));
         if usable > 0 {
             emit(&self.out[dropped..dropped + usable]);
             self.out_total += usable as u64;
@@ -106,9 +93,7 @@ mod tests {
     }
 
     fn sine(hz: f64, rate: u32, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (std::f64::consts::TAU * hz * i as f64 / f64::from(rate)).sin() as f32)
-            .collect()
+        (0..n).map(|i| (std::f64::consts::TAU * hz * i as f64 / f64::from(rate)).sin() as f32).collect()
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct FrameMeta {
     pub flags: u32,
     /// Real samples per channel; the rest is padding.
     pub valid_samples: u32,
+    /// When the engine received the frame's last sample.
+    pub arrival_ns: u64,
 }
 
 /// The ring's single writer.
@@ -74,12 +76,7 @@ impl RingWriter {
             let header = unsafe { &mut *bytes.as_mut_ptr().cast::<Header>() };
             fill_header(header, config);
         })?;
-        Ok(RingWriter {
-            segment,
-            geometry: g,
-            next_index: 0,
-            closed: false,
-        })
+        Ok(RingWriter { segment, geometry: g, next_index: 0, closed: false })
     }
 
     /// The header, shared with readers.
@@ -93,13 +90,7 @@ impl RingWriter {
     fn slot_meta(&self, slot: usize) -> &SlotMeta {
         // SAFETY: slot < slot_count, so the record lies inside the mapping
         // (Geometry::new placed it there) at a 64-byte aligned offset.
-        unsafe {
-            &*self
-                .segment
-                .base()
-                .add(self.geometry.meta_at(slot) as usize)
-                .cast::<SlotMeta>()
-        }
+        unsafe { &*self.segment.base().add(self.geometry.meta_at(slot) as usize).cast::<SlotMeta>() }
     }
 
     fn slot_samples(&self, slot: usize) -> &[AtomicU32] {
@@ -109,10 +100,7 @@ impl RingWriter {
         // other processes well-defined.
         unsafe {
             std::slice::from_raw_parts(
-                self.segment
-                    .base()
-                    .add(self.geometry.samples_at(slot) as usize)
-                    .cast::<AtomicU32>(),
+                self.segment.base().add(self.geometry.samples_at(slot) as usize).cast::<AtomicU32>(),
                 self.geometry.samples_per_frame(),
             )
         }
@@ -139,18 +127,12 @@ impl RingWriter {
         record.index.store(index, Ordering::Relaxed);
         record.capture_ns.store(meta.capture_ns, Ordering::Relaxed);
         record.publish_ns.store(publish_ns, Ordering::Relaxed);
-        record
-            .vad_prob
-            .store(meta.vad_prob.to_bits(), Ordering::Relaxed);
-        record
-            .speech
-            .store(u32::from(meta.speech), Ordering::Relaxed);
+        record.vad_prob.store(meta.vad_prob.to_bits(), Ordering::Relaxed);
+        record.speech.store(u32::from(meta.speech), Ordering::Relaxed);
         record.rms.store(meta.rms.to_bits(), Ordering::Relaxed);
         record.peak.store(meta.peak.to_bits(), Ordering::Relaxed);
         record.flags.store(meta.flags, Ordering::Relaxed);
-        record
-            .valid_samples
-            .store(meta.valid_samples, Ordering::Relaxed);
+        record.valid_samples.store(meta.valid_samples, Ordering::Relaxed);
         // Release: a reader that loads this even stamp with Acquire sees all
         // of the frame's stores above.
         record.stamp.store(stamp_complete(index), Ordering::Release);
@@ -159,10 +141,7 @@ impl RingWriter {
         if meta.flags & FLAG_DISCONTINUITY != 0 {
             header.stats.discontinuities.fetch_add(1, Ordering::Relaxed);
         }
-        header
-            .stats
-            .last_publish_ns
-            .store(publish_ns, Ordering::Relaxed);
+        header.stats.last_publish_ns.store(publish_ns, Ordering::Relaxed);
         // Release: a reader that sees write_seq > index also sees the slot complete.
         header.write_seq.store(index + 1, Ordering::Release);
         header.futex.fetch_add(1, Ordering::Release);
@@ -241,8 +220,8 @@ fn fill_header(h: &mut Header, config: &RingConfig) {
 /// A random id for this engine start, from the kernel's entropy pool.
 fn new_generation() -> u64 {
     let mut bytes = [0u8; 8];
-    let from_kernel = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    let from_kernel =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
     match from_kernel {
         Ok(()) => u64::from_le_bytes(bytes) | 1,
         // Unique enough without entropy: the start time and pid.
@@ -294,12 +273,7 @@ mod tests {
             assert_eq!(
                 writer.publish(
                     &samples,
-                    &FrameMeta {
-                        capture_ns: 100 + i,
-                        flags,
-                        valid_samples: 4,
-                        ..Default::default()
-                    }
+                    &FrameMeta { capture_ns: 100 + i, flags, valid_samples: 4, ..Default::default() }
                 ),
                 i
             );
@@ -317,16 +291,10 @@ mod tests {
             assert_eq!(u64_at(&bytes, meta + 8), i);
             assert_eq!(u64_at(&bytes, meta + 16), 100 + i);
             let first = g.samples_at(slot) as usize;
-            assert_eq!(
-                f32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()),
-                i as f32
-            );
+            assert_eq!(f32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()), i as f32);
         }
         drop(writer);
-        assert!(
-            !name.path().exists(),
-            "dropping the writer unlinks the ring"
-        );
+        assert!(!name.path().exists(), "dropping the writer unlinks the ring");
     }
 
     #[test]
@@ -336,10 +304,7 @@ mod tests {
         let before = writer.header().futex.load(Ordering::Relaxed);
         writer.close();
         assert_eq!(writer.header().state.load(Ordering::Relaxed), STATE_CLOSED);
-        assert_eq!(
-            writer.header().futex.load(Ordering::Relaxed),
-            before.wrapping_add(1)
-        );
+        assert_eq!(writer.header().futex.load(Ordering::Relaxed), before.wrapping_add(1));
     }
 
     #[test]

@@ -30,9 +30,7 @@ pub struct RingName(String);
 impl RingName {
     /// Accepts 1–64 characters of `A–Z a–z 0–9 . _ -`, not starting with a dot.
     pub fn parse(name: &str) -> Result<RingName, String> {
-        let ok_chars = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if name.is_empty() || name.len() > 64 || !ok_chars || name.starts_with('.') {
             return Err(format!(
                 "ring name '{name}' must be 1-64 characters of letters, digits, '.', '_' or '-', not starting with '.'"
@@ -54,11 +52,7 @@ impl RingName {
     /// The private name the segment is built under before it is published.
     /// It starts with a dot so `v2m-*` globs never see a half-built ring.
     fn private_path(&self) -> PathBuf {
-        PathBuf::from(format!(
-            "{SHM_DIR}/.v2m-{}.{}.init",
-            self.0,
-            std::process::id()
-        ))
+        PathBuf::from(format!("{SHM_DIR}/.v2m-{}.{}.init", self.0, std::process::id()))
     }
 }
 
@@ -84,10 +78,9 @@ impl Segment {
     ) -> Result<Segment, EngineError> {
         remove_if_stale(name)?;
         let private = name.private_path();
-        let mut segment =
-            Self::create_private(name, &private, size, group_readable).inspect_err(|_| {
-                let _ = std::fs::remove_file(&private);
-            })?;
+        let mut segment = Self::create_private(name, &private, size, group_readable).inspect_err(|_| {
+            let _ = std::fs::remove_file(&private);
+        })?;
         init(&mut segment.map);
         let published = std::fs::hard_link(&private, name.path());
         let _ = std::fs::remove_file(&private);
@@ -95,14 +88,10 @@ impl Segment {
             Ok(()) => Ok(segment),
             // Another engine published the same name between our stale check
             // and now: it owns the name.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(EngineError::InUse {
-                name: name.as_str().into(),
-                pid: owner_pid(name),
-            }),
-            Err(e) => Err(EngineError::system(
-                format!("publishing {}", name.path().display()),
-                e,
-            )),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                Err(EngineError::InUse { name: name.as_str().into(), pid: owner_pid(name) })
+            }
+            Err(e) => Err(EngineError::system(format!("publishing {}", name.path().display()), e)),
         }
     }
 
@@ -141,18 +130,9 @@ impl Segment {
         // SAFETY: the file is ours alone (created O_EXCL under a private
         // name, locked) and has exactly `size` bytes; nobody truncates it
         // while it is mapped, so every page of the mapping stays backed.
-        let map = unsafe {
-            MmapOptions::new()
-                .len(size as usize)
-                .populate()
-                .map_mut(&*lock)
-        }
-        .map_err(|e| EngineError::system("mapping the segment", e))?;
-        Ok(Segment {
-            name: name.clone(),
-            map,
-            lock,
-        })
+        let map = unsafe { MmapOptions::new().len(size as usize).populate().map_mut(&*lock) }
+            .map_err(|e| EngineError::system("mapping the segment", e))?;
+        Ok(Segment { name: name.clone(), map, lock })
     }
 
     /// Base address of the mapping; page-aligned, valid while `self` lives.
@@ -206,18 +186,10 @@ fn remove_if_stale(name: &RingName) -> Result<(), EngineError> {
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(EngineError::system(
-                format!("opening {}", path.display()),
-                e,
-            ))
-        }
+        Err(e) => return Err(EngineError::system(format!("opening {}", path.display()), e)),
     };
     if owner_alive(&file)? {
-        return Err(EngineError::InUse {
-            name: name.as_str().into(),
-            pid: owner_pid(name),
-        });
+        return Err(EngineError::InUse { name: name.as_str().into(), pid: owner_pid(name) });
     }
     eprintln!(
         "v2m-engine: removing stale ring '{}' left by dead engine pid {}",
@@ -227,9 +199,6 @@ fn remove_if_stale(name: &RingName) -> Result<(), EngineError> {
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::system(
-            format!("removing stale {}", path.display()),
-            e,
-        )),
+        Err(e) => Err(EngineError::system(format!("removing stale {}", path.display()), e)),
     }
 }

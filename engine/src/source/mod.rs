@@ -1,4 +1,4 @@
-//! Where samples come from: files, synthetic signals (and, later, devices).
+//! Where samples come from: capture devices, files, synthetic signals.
 //!
 //! A source delivers interleaved `f32` samples at its own rate and channel
 //! count; the DSP stage downmixes and resamples them to the ring's format.
@@ -9,7 +9,10 @@ pub mod wav;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
+use crate::capture::{CaptureOptions, CaptureSource};
 use crate::error::EngineError;
 
 /// A `--source` value.
@@ -71,11 +74,17 @@ impl fmt::Display for SourceSpec {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Chunk {
     /// Sample frames (one sample per channel) written to the buffer; 0 means
-    /// the source has ended.
+    /// the source has ended (or, for a live source, that the engine is stopping).
     pub frames: usize,
     /// The source started over before the first of these frames (a looped
-    /// file): the audio is not continuous with what came before.
+    /// file, a reopened device): the audio is not continuous with what came before.
     pub restarted: bool,
+    /// Sample frames lost just before these (a full in-process queue).
+    pub lost_frames: u64,
+    /// Device overruns reported since the previous chunk.
+    pub overruns: u64,
+    /// CLOCK_MONOTONIC ns of the first frame's capture, for live sources.
+    pub capture_ns: Option<u64>,
 }
 
 /// A producer of interleaved float samples.
@@ -86,26 +95,34 @@ pub trait Source {
     fn channels(&self) -> usize;
     /// Fills the start of `out` (a multiple of `channels()` long) with samples.
     fn read(&mut self, out: &mut [f32]) -> Result<Chunk, EngineError>;
+    /// A live source sets its own pace and timestamps; others are paced by the engine.
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// When the sample frame at `position` (counted from the first `read`)
+    /// reached the engine, if the source knows (a device does).
+    fn arrival_ns(&self, _position: u64) -> Option<u64> {
+        None
+    }
 }
 
-/// How a file or synthetic source is to be replayed.
+/// How to open a source.
 #[derive(Clone, Copy, Debug)]
-pub struct ReplayOptions {
+pub struct SourceOptions {
     /// Start a file over when it ends.
     pub looping: bool,
-    /// Stop a synthetic source after this many seconds (None: never).
-    pub duration_s: Option<f64>,
+    /// How to open a capture device.
+    pub capture: CaptureOptions,
 }
 
-/// Opens a file or synthetic source; synthetic ones run at `ring_rate`.
+/// Opens any source; synthetic ones run at `ring_rate`. `stop` lets a live
+/// source stop waiting for the device.
 pub fn open(
     spec: &SourceSpec,
     ring_rate: u32,
-    options: ReplayOptions,
+    options: SourceOptions,
+    stop: Arc<AtomicBool>,
 ) -> Result<Box<dyn Source>, EngineError> {
-    let frames_limit = options
-        .duration_s
-        .map(|s| (s * f64::from(ring_rate)).round() as u64);
     match spec {
         SourceSpec::File(path) => Ok(Box::new(wav::WavSource::open(path, options.looping)?)),
         SourceSpec::Tone(hz) => {
@@ -114,12 +131,12 @@ pub fn open(
                     "tone:{hz} is at or above the Nyquist frequency of a {ring_rate} Hz ring; pick a lower tone"
                 )));
             }
-            Ok(Box::new(synth::Synth::tone(*hz, ring_rate, frames_limit)))
+            Ok(Box::new(synth::Synth::tone(*hz, ring_rate)))
         }
-        SourceSpec::Noise => Ok(Box::new(synth::Synth::noise(ring_rate, frames_limit))),
-        SourceSpec::Silence => Ok(Box::new(synth::Synth::silence(ring_rate, frames_limit))),
-        SourceSpec::Default | SourceSpec::Device(_) => Err(EngineError::BadInput(format!(
-            "source '{spec}': live capture is not in this build yet; use file:PATH, tone:HZ, noise or silence"
-        ))),
+        SourceSpec::Noise => Ok(Box::new(synth::Synth::noise(ring_rate))),
+        SourceSpec::Silence => Ok(Box::new(synth::Synth::silence(ring_rate))),
+        SourceSpec::Default | SourceSpec::Device(_) => {
+            Ok(Box::new(CaptureSource::open(spec, ring_rate, options.capture, stop)?))
+        }
     }
 }

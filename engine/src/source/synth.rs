@@ -1,4 +1,5 @@
-//! Synthetic sources: a sine tone, white noise, silence; mono at the ring rate.
+//! Synthetic sources: a sine tone, white noise, silence; mono at the ring rate,
+//! endless (`--duration` ends them).
 
 use super::{Chunk, Source};
 use crate::error::EngineError;
@@ -14,8 +15,6 @@ enum Signal {
 pub struct Synth {
     signal: Signal,
     rate: u32,
-    /// Frames still to produce; None for an endless source.
-    remaining: Option<u64>,
 }
 
 /// Peak amplitude of the tone (−6 dBFS).
@@ -25,33 +24,19 @@ const NOISE_PEAK: f32 = 0.173_205_08;
 
 impl Synth {
     /// A sine of `hz`.
-    pub fn tone(hz: f64, rate: u32, remaining: Option<u64>) -> Synth {
+    pub fn tone(hz: f64, rate: u32) -> Synth {
         let step = std::f64::consts::TAU * hz / f64::from(rate);
-        Synth {
-            signal: Signal::Tone { phase: 0.0, step },
-            rate,
-            remaining,
-        }
+        Synth { signal: Signal::Tone { phase: 0.0, step }, rate }
     }
 
     /// Uniform white noise at −20 dBFS RMS.
-    pub fn noise(rate: u32, remaining: Option<u64>) -> Synth {
-        Synth {
-            signal: Signal::Noise {
-                state: 0x9E37_79B9_7F4A_7C15,
-            },
-            rate,
-            remaining,
-        }
+    pub fn noise(rate: u32) -> Synth {
+        Synth { signal: Signal::Noise { state: 0x9E37_79B9_7F4A_7C15 }, rate }
     }
 
     /// Zeros.
-    pub fn silence(rate: u32, remaining: Option<u64>) -> Synth {
-        Synth {
-            signal: Signal::Silence,
-            rate,
-            remaining,
-        }
+    pub fn silence(rate: u32) -> Synth {
+        Synth { signal: Signal::Silence, rate }
     }
 }
 
@@ -65,11 +50,7 @@ impl Source for Synth {
     }
 
     fn read(&mut self, out: &mut [f32]) -> Result<Chunk, EngineError> {
-        let frames = match self.remaining {
-            Some(left) => out.len().min(left as usize),
-            None => out.len(),
-        };
-        let out = &mut out[..frames];
+        let frames = out.len();
         match &mut self.signal {
             Signal::Tone { phase, step } => {
                 for sample in out {
@@ -90,12 +71,6 @@ impl Source for Synth {
             }
             Signal::Silence => out.fill(0.0),
         }
-        if let Some(left) = &mut self.remaining {
-            *left -= frames as u64;
-        }
-        Ok(Chunk {
-            frames,
-            restarted: false,
-        })
+        Ok(Chunk { frames, ..Chunk::default() })
     }
 }

@@ -27,13 +27,9 @@ impl WavSource {
     /// Opens and checks `path`; every problem is reported before any ring exists.
     pub fn open(path: &Path, looping: bool) -> Result<WavSource, EngineError> {
         let bad = |why: String| EngineError::BadInput(format!("file:{}: {why}", path.display()));
-        let file_len = std::fs::metadata(path)
-            .map_err(|e| bad(format!("cannot read the file: {e}")))?
-            .len();
+        let file_len = std::fs::metadata(path).map_err(|e| bad(format!("cannot read the file: {e}")))?.len();
         let reader = WavReader::open(path).map_err(|e| {
-            bad(format!(
-                "not a readable WAV file ({e}); give 16/24/32-bit integer or 32-bit float PCM WAV"
-            ))
+            bad(format!("not a readable WAV file ({e}); give 16/24/32-bit integer or 32-bit float PCM WAV"))
         })?;
         let spec = reader.spec();
         let supported = match spec.sample_format {
@@ -47,9 +43,7 @@ impl WavSource {
             )));
         }
         if spec.channels == 0 || spec.sample_rate == 0 {
-            return Err(bad(
-                "the header declares zero channels or a zero sample rate".into(),
-            ));
+            return Err(bad("the header declares zero channels or a zero sample rate".into()));
         }
         let samples = u64::from(reader.len());
         if samples == 0 {
@@ -79,14 +73,10 @@ impl WavSource {
     fn fill(&mut self, out: &mut [f32]) -> Result<usize, EngineError> {
         let mut written = 0;
         let result = match self.format {
-            SampleFormat::Float => {
-                fill_from(self.reader.samples::<f32>(), out, &mut written, |s| s)
-            }
+            SampleFormat::Float => fill_from(self.reader.samples::<f32>(), out, &mut written, |s| s),
             SampleFormat::Int => {
                 let scale = 1.0 / (1u64 << (self.bits - 1)) as f32;
-                fill_from(self.reader.samples::<i32>(), out, &mut written, |s| {
-                    s as f32 * scale
-                })
+                fill_from(self.reader.samples::<i32>(), out, &mut written, |s| s as f32 * scale)
             }
         };
         self.position += written as u64;
@@ -130,16 +120,13 @@ impl Source for WavSource {
         let mut written = self.fill(&mut out[..whole])?;
         let mut restarted = false;
         if written == 0 && self.looping {
-            self.reader.seek(0).map_err(|e| {
-                EngineError::system(format!("rewinding {}", self.path.display()), e)
-            })?;
+            self.reader
+                .seek(0)
+                .map_err(|e| EngineError::system(format!("rewinding {}", self.path.display()), e))?;
             self.position = 0;
             restarted = true;
             written = self.fill(&mut out[..whole])?;
         }
-        Ok(Chunk {
-            frames: written / self.channels,
-            restarted,
-        })
+        Ok(Chunk { frames: written / self.channels, restarted, ..Chunk::default() })
     }
 }

@@ -33,18 +33,11 @@ impl EnergyVad {
     /// A detector for frames of `frame_samples` at `rate`.
     pub fn new(rate: u32, frame_samples: u32) -> EnergyVad {
         let frames = (FLOOR_WINDOW_S * rate as f32 / frame_samples as f32).ceil() as usize;
-        EnergyVad {
-            levels_db: vec![MIN_DB; frames.clamp(4, 1024)],
-            next: 0,
-            seen: 0,
-        }
+        EnergyVad { levels_db: vec![MIN_DB; frames.clamp(4, 1024)], next: 0, seen: 0 }
     }
 
     fn noise_floor_db(&self) -> f32 {
-        self.levels_db[..self.seen]
-            .iter()
-            .copied()
-            .fold(f32::INFINITY, f32::min)
+        self.levels_db[..self.seen].iter().copied().fold(f32::INFINITY, f32::min)
     }
 }
 
@@ -73,10 +66,7 @@ mod tests {
     use crate::dsp::level::measure;
 
     fn score(vad: &mut EnergyVad, samples: &[f32]) -> f32 {
-        vad.probability(&VadInput {
-            level: measure(samples),
-            discontinuity: false,
-        })
+        vad.probability(&VadInput { level: measure(samples), discontinuity: false })
     }
 
     fn noise(n: usize, amp: f32, seed: &mut u32) -> Vec<f32> {

@@ -48,10 +48,8 @@ mod tests {
     #[test]
     fn speech_needs_the_threshold_and_ends_after_enough_quiet_frames() {
         let mut gate = SpeechGate::new(0.5, 0.35, 2);
-        let flags: Vec<bool> = [0.4, 0.6, 0.4, 0.3, 0.4, 0.3, 0.2, 0.1]
-            .iter()
-            .map(|&p| gate.update(p))
-            .collect();
+        let flags: Vec<bool> =
+            [0.4, 0.6, 0.4, 0.3, 0.4, 0.3, 0.2, 0.1].iter().map(|&p| gate.update(p)).collect();
         // 0.4 never starts speech; 0.4 (between thresholds) resets the quiet count.
         assert_eq!(flags, [false, true, true, true, true, true, false, false]);
     }

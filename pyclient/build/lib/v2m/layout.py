@@ -7,15 +7,19 @@ engine's Rust definition.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Tuple, Union
 
 from .errors import LayoutError
 
+Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
+"""Anything the header can be read from: a snapshot or the live mapping."""
+
 MAGIC = b"V2MRING\x00"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
 SLOT_META_SIZE = 64
@@ -90,6 +94,7 @@ SLOT_FIELDS: Dict[str, Tuple[int, str]] = {
     "peak": (44, "f"),
     "flags": (48, "I"),
     "valid_samples": (52, "I"),
+    "arrival_ns": (56, "Q"),
 }
 
 SLOT_STRUCT = struct.Struct("<" + "".join(code for _, code in SLOT_FIELDS.values()))
@@ -112,7 +117,7 @@ def field_size(code: str) -> int:
     return struct.calcsize("<" + code)
 
 
-def read_field(buffer: bytes | memoryview, name: str) -> int | float | bytes:
+def read_field(buffer: Buffer, name: str) -> int | float | bytes:
     """One header field from ``buffer`` (a snapshot: use for fields that do not change)."""
     offset, code = HEADER_FIELDS[name]
     value: int | float | bytes = struct.unpack_from("<" + code, buffer, offset)[0]
@@ -150,7 +155,7 @@ class HeaderInfo:
     source: str
 
 
-def parse_header(buffer: bytes | memoryview, file_size: int | None = None) -> HeaderInfo:
+def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
     """Validates a header against the segment's size before anything is derived from it.
 
     Parameters
@@ -171,7 +176,9 @@ def parse_header(buffer: bytes | memoryview, file_size: int | None = None) -> He
     if have >= 8 and bytes(buffer[:8]) != MAGIC:
         raise LayoutError("not a v2m ring (bad magic); is something else using this name?")
     if have < HEADER_USED:
-        raise LayoutError(f"ring is truncated: {have} bytes, but the header alone needs {HEADER_USED}")
+        raise LayoutError(
+            f"ring is truncated: {have} bytes, but the header alone needs {HEADER_USED}"
+        )
 
     def field(name: str) -> int:
         value = read_field(buffer, name)

@@ -59,6 +59,7 @@ class Frame:
         "peak",
         "flags",
         "valid_samples",
+        "arrival_ns",
         "_stamps",
         "_slot",
         "_stamp",
@@ -66,7 +67,7 @@ class Frame:
 
     def __init__(
         self,
-        meta: Tuple[int, int, int, int, float, int, float, float, int, int],
+        meta: Tuple[int, int, int, int, float, int, float, float, int, int, int],
         samples: npt.NDArray[np.float32],
         stamps: npt.NDArray[np.uint64],
         slot: int,
@@ -78,6 +79,8 @@ class Frame:
         self.peak: float = meta[7]
         self.flags: int = meta[8]
         self.valid_samples: int = meta[9]
+        self.arrival_ns: int = meta[10]
+        """When the engine received the frame's last sample (0 from a layout-1.0 engine)."""
         self.samples = samples
         self._stamps = stamps
         self._slot = slot
@@ -219,7 +222,7 @@ class Reader:
     def stats(self) -> dict[str, int]:
         """The engine's statistics counters (device overruns, VAD time, …)."""
         assert self._map is not None
-        return {name: int(layout.read_field(self._map, name)) for name in layout.STATS_FIELDS}  # type: ignore[arg-type]
+        return {name: int(layout.read_field(self._map, name)) for name in layout.STATS_FIELDS}
 
     @property
     def address_range(self) -> Tuple[int, int]:
@@ -379,7 +382,9 @@ class Reader:
             self._fd, self._map = _open_mapping(self.path, self.name, deadline)
             try:
                 self.info = layout.parse_header(self._map)
-                state = np.frombuffer(self._map, np.uint32, count=1, offset=layout.HEADER_FIELDS["state"][0])
+                state = np.frombuffer(
+                    self._map, np.uint32, count=1, offset=layout.HEADER_FIELDS["state"][0]
+                )
                 while int(state[0]) == layout.STATE_STARTING and time.monotonic() < deadline:
                     time.sleep(0.001)
                 del state
@@ -434,7 +439,9 @@ class Reader:
             offset=info.meta_offset,
             strides=(info.meta_stride,),
         )
-        self._meta_offsets = [info.meta_offset + s * info.meta_stride for s in range(info.slot_count)]
+        self._meta_offsets = [
+            info.meta_offset + s * info.meta_stride for s in range(info.slot_count)
+        ]
         shape: Tuple[int, ...] = (info.slot_count, info.frame_samples)
         strides: Tuple[int, ...] = (info.slot_bytes, 4)
         if info.channels > 1:

@@ -1,0 +1,138 @@
+//! Opening a cpal input stream: choosing its configuration and wiring the
+//! callback for whatever sample format the device delivers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use cpal::traits::DeviceTrait;
+use cpal::{Device, ErrorKind, FromSample, SampleFormat, SizedSample, Stream, StreamConfig, I24, U24};
+
+use super::callback::{CallbackSink, CaptureShared};
+use crate::clock;
+use crate::error::EngineError;
+
+/// The configuration the stream runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceFormat {
+    /// Device sample rate, Hz.
+    pub rate: u32,
+    /// Interleaved channels.
+    pub channels: u16,
+    /// Sample format the callback receives.
+    pub sample_format: SampleFormat,
+}
+
+/// Lower is preferred. Plug-type ALSA devices offer every format and convert
+/// in software; most capture hardware is 16-bit, so asking for i16 first
+/// avoids a conversion layer (ALSA's plug-to-float path was seen to skip whole
+/// periods of the `file` test device), and i16 → f32 is exact.
+fn format_rank(format: SampleFormat) -> Option<u8> {
+    Some(match format {
+        SampleFormat::I16 => 0,
+        SampleFormat::I32 => 1,
+        SampleFormat::F32 => 2,
+        SampleFormat::I24 => 3,
+        SampleFormat::U16 => 4,
+        SampleFormat::I8 => 5,
+        SampleFormat::U8 => 6,
+        SampleFormat::U24 => 7,
+        SampleFormat::U32 => 8,
+        SampleFormat::F64 => 9,
+        _ => return None,
+    })
+}
+
+/// Picks the device configuration: `rate` Hz with `channels` channels when
+/// the device offers it (the fewest channels otherwise), else the device's
+/// default configuration, which the DSP thread converts.
+pub fn choose_format(
+    device: &Device,
+    rate: u32,
+    channels: u16,
+    strict: bool,
+) -> Result<DeviceFormat, EngineError> {
+    let ranges = device
+        .supported_input_configs()
+        .map_err(|e| EngineError::BadInput(format!("cannot query the capture device: {e}")))?;
+    let best = ranges
+        .filter(|r| r.contains_rate(rate) && format_rank(r.sample_format()).is_some())
+        .filter(|r| !strict || r.channels() == channels)
+        .min_by_key(|r| (r.channels() != channels, r.channels(), format_rank(r.sample_format())));
+    if let Some(range) = best {
+        return Ok(DeviceFormat { rate, channels: range.channels(), sample_format: range.sample_format() });
+    }
+    if strict {
+        return Err(EngineError::BadInput(format!(
+            "the capture device does not offer {rate} Hz with {channels} channels; run `v2m-engine devices`"
+        )));
+    }
+    let fallback = device
+        .default_input_config()
+        .map_err(|e| EngineError::BadInput(format!("the capture device has no usable configuration: {e}")))?;
+    Ok(DeviceFormat {
+        rate: fallback.sample_rate(),
+        channels: fallback.channels(),
+        sample_format: fallback.sample_format(),
+    })
+}
+
+/// Builds (but does not start) an input stream delivering into `sink`.
+pub fn build(
+    device: &Device,
+    format: DeviceFormat,
+    sink: CallbackSink,
+    shared: Arc<CaptureShared>,
+) -> Result<Stream, cpal::Error> {
+    let config = StreamConfig {
+        channels: format.channels,
+        sample_rate: format.rate,
+        buffer_size: cpal::BufferSize::Default,
+    };
+    match format.sample_format {
+        SampleFormat::F32 => typed::<f32>(device, config, sink, shared),
+        SampleFormat::I16 => typed::<i16>(device, config, sink, shared),
+        SampleFormat::I32 => typed::<i32>(device, config, sink, shared),
+        SampleFormat::I24 => typed::<I24>(device, config, sink, shared),
+        SampleFormat::U16 => typed::<u16>(device, config, sink, shared),
+        SampleFormat::I8 => typed::<i8>(device, config, sink, shared),
+        SampleFormat::U8 => typed::<u8>(device, config, sink, shared),
+        SampleFormat::U24 => typed::<U24>(device, config, sink, shared),
+        SampleFormat::U32 => typed::<u32>(device, config, sink, shared),
+        SampleFormat::F64 => typed::<f64>(device, config, sink, shared),
+        other => Err(cpal::Error::with_message(
+            ErrorKind::UnsupportedConfig,
+            format!("sample format {other} is not supported"),
+        )),
+    }
+}
+
+fn typed<T>(
+    device: &Device,
+    config: StreamConfig,
+    mut sink: CallbackSink,
+    shared: Arc<CaptureShared>,
+) -> Result<Stream, cpal::Error>
+where
+    T: SizedSample,
+    f32: FromSample<T>,
+{
+    device.build_input_stream::<T, _, _>(
+        config,
+        move |data: &[T], info: &cpal::InputCallbackInfo| {
+            // cpal's instants have an unspecified origin; their difference is
+            // how long ago the buffer's first sample was captured.
+            let stamps = info.timestamp();
+            let age = stamps.callback.saturating_duration_since(stamps.capture);
+            let now = clock::monotonic_ns();
+            sink.push(data, now.saturating_sub(age.as_nanos() as u64), now);
+        },
+        move |error: cpal::Error| match error.kind() {
+            ErrorKind::Xrun => {
+                shared.overruns.fetch_add(1, Ordering::Relaxed);
+            }
+            ErrorKind::DeviceChanged | ErrorKind::RealtimeDenied => {}
+            _ => shared.failed.store(true, Ordering::Release),
+        },
+        None,
+    )
+}
