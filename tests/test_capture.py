@@ -156,7 +156,7 @@ def test_capture_at_16k_mono_is_bit_exact(alsa: AlsaFixture, ring_name: str) -> 
     assert len(frames) == -(-len(expected) // 512)
     assert np.array_equal(audio[: len(expected)], expected), "bit-exact through cpal"
     assert frames[-1].padded and not any(f.discontinuity for f in frames)
-    assert all(f.arrival_ns <= f.publish_ns for f in frames)
+    assert all(0 < f.arrival_ns <= f.publish_ns for f in frames)
     assert "capturing from 'v2m test capture 16000 Hz 1 ch' (v2mtest16)" in (
         proc.stderr.read() if proc.stderr else ""
     )
@@ -222,3 +222,44 @@ def test_a_device_format_it_does_not_offer_is_refused(alsa: AlsaFixture, ring_na
     assert result.returncode == 2
     assert "does not offer 2000 Hz" in result.stderr
     assert not ring_file(ring_name).exists()
+
+
+def test_a_full_capture_queue_counts_lost_samples_and_flags_the_gap(
+    alsa: AlsaFixture, ring_name: str
+) -> None:
+    # The test device delivers far faster than real time; a 10 ms queue between
+    # the callback and the DSP thread overflows, and the callback must drop
+    # (never wait) and account for every sample it dropped.
+    expected = alsa.samples("v2mtest16", 1)[:, 0]
+    proc = subprocess.Popen(
+        [
+            str(ENGINE),
+            "run",
+            "--name",
+            ring_name,
+            "--linger",
+            "5",
+            "--capture-buffer-ms",
+            "10",
+            "--source",
+            "device:v2mtest16",
+            "--duration",
+            "60",
+        ],
+        env=alsa.env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with v2m.Reader(ring_name, start="oldest", wait=10) as reader:
+            flagged = 0
+            for frame in reader:
+                flagged += frame.discontinuity
+                if frame.index >= 1000:
+                    break
+            stats = reader.stats()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert stats["samples_lost"] > 0
+    assert flagged > 0 and stats["discontinuities"] >= flagged
+    assert proc.returncode == 0

@@ -83,6 +83,9 @@ def test_samples_are_read_only_views_into_the_shared_mapping(
             assert start <= window.ctypes.data < end
             assert np.array_equal(window[FRAME : 2 * FRAME], following[1].samples)
         assert frame.valid()
+        # A paced source's last sample is due before the frame is published.
+        assert 0 < frame.arrival_ns <= frame.publish_ns
+        assert frame.capture_ns < frame.arrival_ns
 
 
 def test_other_formats_are_converted_to_mono_at_the_ring_rate(

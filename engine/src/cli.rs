@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// Ask the capture device for this many channels instead of mono (the engine downmixes).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub device_channels: Option<u16>,
+    /// Audio per capture device buffer, in ms (smaller: less latency, more
+    /// wake-ups; 0: the driver's default).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub device_buffer_ms: u32,
     /// Audio held between the capture callback and the DSP thread, in ms.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=600_000))]
     pub capture_buffer_ms: u32,

@@ -40,6 +40,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<(), EngineError> {
             device_rate: args.device_rate,
             device_channels: args.device_channels,
             buffer_ms: args.capture_buffer_ms,
+            period_ms: args.device_buffer_ms,
         },
     };
     // Every input problem is found before the ring exists.

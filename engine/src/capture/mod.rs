@@ -33,6 +33,8 @@ pub struct CaptureOptions {
     pub device_channels: Option<u16>,
     /// Audio the SPSC ring between callback and DSP thread holds, ms.
     pub buffer_ms: u32,
+    /// Audio per device buffer (period), ms; 0: the driver's default.
+    pub period_ms: u32,
 }
 
 /// Timestamp marks the SPSC side channel holds (one per device buffer).
@@ -82,6 +84,7 @@ impl CaptureSource {
             options.device_rate.unwrap_or(ring_rate),
             options.device_channels.unwrap_or(1),
             strict,
+            options.period_ms,
         )?;
         let shared = Arc::new(CaptureShared::default());
         let (stream, samples, marks) = start(&device, format, options.buffer_ms, &shared).map_err(|e| {
@@ -91,8 +94,13 @@ impl CaptureSource {
             ))
         })?;
         eprintln!(
-            "v2m-engine: capturing from '{}' ({}) at {} Hz, {} channel(s), {}",
-            device.name, device.id, format.rate, format.channels, format.sample_format
+            "v2m-engine: capturing from '{}' ({}) at {} Hz, {} channel(s), {}, {} frames per buffer",
+            device.name,
+            device.id,
+            format.rate,
+            format.channels,
+            format.sample_format,
+            format.buffer_frames.map_or("default".to_string(), |n| n.to_string())
         );
         Ok(CaptureSource {
             device,

@@ -5,7 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use cpal::traits::DeviceTrait;
-use cpal::{Device, ErrorKind, FromSample, SampleFormat, SizedSample, Stream, StreamConfig, I24, U24};
+use cpal::{
+    Device, ErrorKind, FromSample, SampleFormat, SizedSample, Stream, StreamConfig, SupportedBufferSize, I24,
+    U24,
+};
 
 use super::callback::{CallbackSink, CaptureShared};
 use crate::clock;
@@ -20,6 +23,17 @@ pub struct DeviceFormat {
     pub channels: u16,
     /// Sample format the callback receives.
     pub sample_format: SampleFormat,
+    /// Frames per device buffer; None: the driver's default.
+    pub buffer_frames: Option<u32>,
+}
+
+/// The buffer size nearest to `period_ms` that the device allows (None for
+/// `period_ms` 0 or a device that does not say).
+fn buffer_frames(range: &SupportedBufferSize, rate: u32, period_ms: u32) -> Option<u32> {
+    match (range, period_ms) {
+        (_, 0) | (SupportedBufferSize::Unknown, _) => None,
+        (SupportedBufferSize::Range { min, max }, _) => Some((rate * period_ms / 1000).clamp(*min, *max)),
+    }
 }
 
 /// Lower is preferred. Plug-type ALSA devices offer every format and convert
@@ -45,11 +59,13 @@ fn format_rank(format: SampleFormat) -> Option<u8> {
 /// Picks the device configuration: `rate` Hz with `channels` channels when
 /// the device offers it (the fewest channels otherwise), else the device's
 /// default configuration, which the DSP thread converts.
+/// Each device buffer holds about `period_ms` of audio (0: the driver's choice).
 pub fn choose_format(
     device: &Device,
     rate: u32,
     channels: u16,
     strict: bool,
+    period_ms: u32,
 ) -> Result<DeviceFormat, EngineError> {
     let ranges = device
         .supported_input_configs()
@@ -59,7 +75,12 @@ pub fn choose_format(
         .filter(|r| !strict || r.channels() == channels)
         .min_by_key(|r| (r.channels() != channels, r.channels(), format_rank(r.sample_format())));
     if let Some(range) = best {
-        return Ok(DeviceFormat { rate, channels: range.channels(), sample_format: range.sample_format() });
+        return Ok(DeviceFormat {
+            rate,
+            channels: range.channels(),
+            sample_format: range.sample_format(),
+            buffer_frames: buffer_frames(range.buffer_size(), rate, period_ms),
+        });
     }
     if strict {
         return Err(EngineError::BadInput(format!(
@@ -73,6 +94,7 @@ pub fn choose_format(
         rate: fallback.sample_rate(),
         channels: fallback.channels(),
         sample_format: fallback.sample_format(),
+        buffer_frames: buffer_frames(fallback.buffer_size(), fallback.sample_rate(), period_ms),
     })
 }
 
@@ -86,7 +108,7 @@ pub fn build(
     let config = StreamConfig {
         channels: format.channels,
         sample_rate: format.rate,
-        buffer_size: cpal::BufferSize::Default,
+        buffer_size: format.buffer_frames.map_or(cpal::BufferSize::Default, cpal::BufferSize::Fixed),
     };
     match format.sample_format {
         SampleFormat::F32 => typed::<f32>(device, config, sink, shared),

@@ -133,6 +133,7 @@ impl RingWriter {
         record.peak.store(meta.peak.to_bits(), Ordering::Relaxed);
         record.flags.store(meta.flags, Ordering::Relaxed);
         record.valid_samples.store(meta.valid_samples, Ordering::Relaxed);
+        record.arrival_ns.store(meta.arrival_ns, Ordering::Relaxed);
         // Release: a reader that loads this even stamp with Acquire sees all
         // of the frame's stores above.
         record.stamp.store(stamp_complete(index), Ordering::Release);
@@ -273,7 +274,13 @@ mod tests {
             assert_eq!(
                 writer.publish(
                     &samples,
-                    &FrameMeta { capture_ns: 100 + i, flags, valid_samples: 4, ..Default::default() }
+                    &FrameMeta {
+                        capture_ns: 100 + i,
+                        flags,
+                        valid_samples: 4,
+                        arrival_ns: 200 + i,
+                        ..Default::default()
+                    }
                 ),
                 i
             );
@@ -290,6 +297,7 @@ mod tests {
             assert_eq!(u64_at(&bytes, meta), stamp_complete(i));
             assert_eq!(u64_at(&bytes, meta + 8), i);
             assert_eq!(u64_at(&bytes, meta + 16), 100 + i);
+            assert_eq!(u64_at(&bytes, meta + 56), 200 + i);
             let first = g.samples_at(slot) as usize;
             assert_eq!(f32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()), i as f32);
         }
