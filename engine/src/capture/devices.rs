@@ -41,12 +41,37 @@ impl InputDevice {
 /// Every input device that opens, in the host's order. Devices that are
 /// listed but cannot be opened (no card behind them) are left out.
 pub fn input_devices() -> Vec<InputDevice> {
+    // Probing opens every PCM ALSA knows; plugins for absent servers (JACK,
+    // OSS) print connection errors to stderr that mean nothing to our user.
+    with_stderr_silenced(probe_input_devices)
+}
+
+fn probe_input_devices() -> Vec<InputDevice> {
     let host = cpal::default_host();
     let default_id = host.default_input_device().and_then(|d| d.id().ok()).map(|id| id.to_string());
     let Ok(devices) = host.input_devices() else {
         return Vec::new();
     };
     devices.filter_map(|device| describe(device, default_id.as_deref())).collect()
+}
+
+/// Runs `f` with file descriptor 2 pointed at /dev/null, then restores it.
+fn with_stderr_silenced<T>(f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let saved = nix::unistd::dup(std::io::stderr());
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+    let silenced = match (&saved, &null) {
+        // SAFETY: dup2 onto fd 2 only redirects where stderr writes go; both
+        // descriptors are open for the duration of the call.
+        (Ok(_), Ok(null)) => (unsafe { libc::dup2(null.as_raw_fd(), 2) }) == 2,
+        _ => false,
+    };
+    let result = f();
+    if let (true, Ok(saved)) = (silenced, &saved) {
+        // SAFETY: restores the original stderr, still open in `saved`.
+        unsafe { libc::dup2(saved.as_raw_fd(), 2) };
+    }
+    result
 }
 
 fn describe(device: Device, default_id: Option<&str>) -> Option<InputDevice> {

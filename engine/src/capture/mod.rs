@@ -41,6 +41,10 @@ pub struct CaptureOptions {
 const MARKS_CAPACITY: usize = 4096;
 /// Device buffers whose arrival times are remembered, to date frames' last samples.
 const ARRIVAL_HISTORY: usize = 256;
+/// A live device that delivers nothing for this long is treated as failed
+/// (some drivers, e.g. ALSA's PulseAudio plugin when the server dies, stall
+/// instead of reporting an error).
+const STALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait between reopen attempts of a failed device.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -63,6 +67,8 @@ pub struct CaptureSource {
     seen_lost: u64,
     seen_overruns: u64,
     restarted: bool,
+    /// CLOCK_MONOTONIC ns of the last time samples were available.
+    last_data_ns: u64,
     stop: Arc<AtomicBool>,
 }
 
@@ -117,6 +123,7 @@ impl CaptureSource {
             seen_lost: 0,
             seen_overruns: 0,
             restarted: false,
+            last_data_ns: clock::monotonic_ns(),
             stop,
         })
     }
@@ -151,9 +158,9 @@ impl CaptureSource {
 
     /// Replaces a failed stream, retrying with backoff until it opens or
     /// `stop` is raised. The ring stays open meanwhile.
-    fn reopen(&mut self) {
-        self.stream = None;
-        eprintln!("v2m-engine: capture device '{}' failed; reopening", self.device.name);
+    fn reopen(&mut self, why: &str) {
+        retire(self.stream.take());
+        eprintln!("v2m-engine: capture device '{}' {why}; reopening", self.device.name);
         let mut backoff = Duration::from_millis(100);
         while !self.stop.load(Ordering::Relaxed) {
             self.shared.failed.store(false, Ordering::Relaxed);
@@ -165,6 +172,7 @@ impl CaptureSource {
                     self.position = 0;
                     self.last_mark = None;
                     self.restarted = true;
+                    self.last_data_ns = clock::monotonic_ns();
                     return;
                 }
                 Err(e) => eprintln!(
@@ -179,6 +187,20 @@ impl CaptureSource {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+}
+
+/// Drops a stream on a thread of its own: a stream whose driver is stuck can
+/// block in its destructor, and the DSP thread must never wait for it.
+pub fn retire(stream: Option<cpal::Stream>) {
+    if let Some(stream) = stream {
+        let _ = std::thread::Builder::new().name("v2m-retire".into()).spawn(move || drop(stream));
+    }
+}
+
+impl Drop for CaptureSource {
+    fn drop(&mut self) {
+        retire(self.stream.take());
     }
 }
 
@@ -220,11 +242,14 @@ impl Source for CaptureSource {
         let channels = self.channels();
         loop {
             if self.shared.failed.load(Ordering::Acquire) {
-                self.reopen();
+                self.reopen("failed");
+            } else if clock::monotonic_ns() - self.last_data_ns > STALL_TIMEOUT.as_nanos() as u64 {
+                self.reopen("delivered nothing for 2 s");
             }
             let available = self.samples.slots() / channels * channels;
             if available > 0 {
                 let n = available.min(out.len() / channels * channels);
+                self.last_data_ns = clock::monotonic_ns();
                 let chunk = self.samples.read_chunk(n).expect("n samples are available");
                 let (first, second) = chunk.as_slices();
                 out[..first.len()].copy_from_slice(first);

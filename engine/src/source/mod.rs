@@ -87,8 +87,9 @@ pub struct Chunk {
     pub capture_ns: Option<u64>,
 }
 
-/// A producer of interleaved float samples.
-pub trait Source {
+/// A producer of interleaved float samples (`Send`, so a stuck device can be
+/// dropped off the DSP thread).
+pub trait Source: Send {
     /// Sample rate in Hz.
     fn rate(&self) -> u32;
     /// Interleaved channels.

@@ -1,0 +1,105 @@
+"""A private PulseAudio server with a null sink: a capture device with a real clock.
+
+Its sink's monitor is a source that runs in real time, reached by the engine
+through ALSA's `pulse` PCM (cpal → ALSA → libpulse), so faults such as the
+server dying can be tested for real.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+SINK = "v2mtest"
+
+
+class PulseServer:
+    def __init__(self, runtime_dir: Path, feed: Path, rate: int = 16000) -> None:
+        self.runtime_dir = runtime_dir
+        self.feed = feed
+        self.rate = rate
+        self.env: Dict[str, str] = dict(
+            os.environ,
+            XDG_RUNTIME_DIR=str(runtime_dir),
+            PULSE_SERVER=f"unix:{runtime_dir}/pulse/native",
+            PULSE_SOURCE=f"{SINK}.monitor",
+        )
+        self.feeders: List[subprocess.Popen[bytes]] = []
+
+    @staticmethod
+    def available() -> bool:
+        return all(shutil.which(tool) for tool in ("pulseaudio", "pactl", "pacat"))
+
+    def start(self) -> None:
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "pulseaudio",
+                "-n",
+                "--daemonize=yes",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--log-target=stderr",
+                "--load=module-native-protocol-unix",
+                f"--load=module-null-sink sink_name={SINK} rate={self.rate} channels=1",
+            ],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=20,
+        )
+        self._wait(lambda: self._pactl("info") == 0, "the server to answer")
+        # Keep the sink running: a null sink's monitor only produces while fed.
+        self.feeders.append(
+            subprocess.Popen(
+                [
+                    "pacat",
+                    "--playback",
+                    f"--device={SINK}",
+                    "--raw",
+                    "--format=s16le",
+                    f"--rate={self.rate}",
+                    "--channels=1",
+                    str(self.feed),
+                ],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
+    def stop(self) -> None:
+        for feeder in self.feeders:
+            feeder.kill()
+            feeder.wait()
+        self.feeders.clear()
+        subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True, timeout=20)
+        self._wait(lambda: self._pactl("info") != 0, "the server to exit")
+
+    def _pactl(self, *args: str) -> int:
+        return subprocess.run(
+            ["pactl", *args], env=self.env, capture_output=True, timeout=10
+        ).returncode
+
+    @staticmethod
+    def _wait(condition: "callable[[], bool]", what: str, timeout: float = 15.0) -> None:  # type: ignore[valid-type]
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+
+def tone_file(path: Path, seconds: float, rate: int = 16000, hz: float = 440.0) -> Path:
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    (0.3 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2").tofile(path)
+    return path
+
+
+__all__ = ["PulseServer", "tone_file", "Optional"]
