@@ -20,7 +20,7 @@ use crate::vad::{energy::EnergyVad, hysteresis::SpeechGate, NoVad, Vad, VadInput
 /// Sample frames read from a source at a time.
 const READ_FRAMES: usize = 1024;
 /// Input chunk of the resampler for live sources: small, for low latency.
-const LIVE_RESAMPLER_CHUNK: usize = 256;
+const LIVE_RESAMPLER_CHUNK: usize = 96;
 
 /// Runs the engine until the source ends or `stop` is raised.
 pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<(), EngineError> {

@@ -64,7 +64,7 @@ impl Resampler {
             window,
         };
         let ratio = f64::from(out_rate) / f64::from(in_rate);
-        let inner = SincFixedIn::<f32>::new(ratio, 1.0, parameters, chunk.max(SINC_LEN), 1).map_err(|e| {
+        let inner = SincFixedIn::<f32>::new(ratio, 1.0, parameters, chunk, 1).map_err(|e| {
             EngineError::BadInput(format!("cannot resample {in_rate} Hz to {out_rate} Hz: {e}"))
         })?;
         let pending = vec![0.0; inner.input_frames_next()];
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn an_impulse_comes_out_where_it_went_in() {
         for (from, chunk) in
-            [(48_000u32, 1024usize), (48_000, 256), (44_100, 1024), (8_000, 1024), (22_050, 512)]
+            [(48_000u32, 1024usize), (48_000, 96), (44_100, 1024), (44_100, 96), (8_000, 1024), (22_050, 512)]
         {
             let mut input = vec![0.0f32; from as usize];
             input[from as usize / 2] = 1.0;

@@ -1,0 +1,143 @@
+"""What the engine itself costs: added latency, CPU and memory at 16 kHz real time.
+
+Engine-added latency is `publish_ns - arrival_ns` of every frame: from the
+moment the capture callback received the frame's last sample to the moment
+the frame was published, so it includes the SPSC hand-off, resampling, the
+VAD and the ring write. The live cases capture from a private PulseAudio
+server's null sink (a real-time clocked device; this machine has no sound
+card) through cpal's ALSA backend; a tone is played into the sink.
+
+    .venv/bin/python bench/engine.py [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import v2m  # noqa: E402
+from pulse_server import PulseServer, tone_file  # noqa: E402
+
+ENGINE = os.environ.get("V2M_ENGINE", str(ROOT / "target" / "release" / "v2m-engine"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def memory_kib(pid: int) -> Dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def run_case(
+    label: str, args: List[str], seconds: float, env: Optional[Dict[str, str]] = None
+) -> Dict[str, object]:
+    name = f"bench-engine-{os.getpid()}"
+    engine = subprocess.Popen(
+        [ENGINE, "run", "--name", name, *args], env=env, stderr=subprocess.DEVNULL
+    )
+    added, frames = [], 0
+    try:
+        with v2m.Reader(name, wait=10) as reader:
+            for _ in range(10):  # let the device settle
+                reader.read(timeout=5)
+            cpu0, wall0 = cpu_seconds(engine.pid), time.monotonic()
+            while time.monotonic() - wall0 < seconds:
+                frame = reader.read(timeout=5)
+                if frame is None:
+                    break
+                frames += 1
+                added.append((frame.publish_ns - frame.arrival_ns) / 1000)
+            cpu = cpu_seconds(engine.pid) - cpu0
+            wall = time.monotonic() - wall0
+            memory = memory_kib(engine.pid)
+            stats = reader.stats()
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        engine.wait(10)
+    lat = np.asarray(added)
+    return {
+        "case": label,
+        "frames": frames,
+        "p50": float(np.percentile(lat, 50)),
+        "p99": float(np.percentile(lat, 99)),
+        "max": float(lat.max()),
+        "cpu": 100 * cpu / wall,
+        "rss_mib": memory.get("VmRSS", 0) / 1024,
+        "hwm_mib": memory.get("VmHWM", 0) / 1024,
+        "lost": stats["samples_lost"] + stats["device_overruns"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.append(
+            run_case(
+                "file, 16 kHz, real time",
+                ["--source", f"file:{ROOT}/assets/speech.wav", "--loop"],
+                args.seconds,
+            )
+        )
+        if PulseServer.available():
+            for rate, channels, extra in (
+                (16000, 1, []),
+                (48000, 2, ["--device-rate", "48000", "--device-channels", "2"]),
+            ):
+                pulse = PulseServer(
+                    Path(tmp) / f"pulse{rate}",
+                    tone_file(Path(tmp) / f"tone{rate}.raw", 600, rate),
+                    rate,
+                )
+                pulse.start()
+                try:
+                    label = f"device, {rate // 1000} kHz {'mono' if channels == 1 else 'stereo'}"
+                    rows.append(
+                        run_case(
+                            label, ["--source", "device:pulse", *extra], args.seconds, pulse.env
+                        )
+                    )
+                finally:
+                    pulse.stop()
+        else:
+            print("pulseaudio not installed: device cases skipped", file=sys.stderr)
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}; "
+        f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad energy"
+    )
+    print(
+        f"{'case':<26} {'frames':>6} {'added p50 µs':>12} {'p99 µs':>8} {'max µs':>8} "
+        f"{'CPU %':>6} {'RSS MiB':>8} {'peak MiB':>8} {'lost':>5}"
+    )
+    for r in rows:
+        print(
+            f"{r['case']:<26} {r['frames']:>6} {r['p50']:>12.0f} {r['p99']:>8.0f} {r['max']:>8.0f} "
+            f"{r['cpu']:>6.2f} {r['rss_mib']:>8.1f} {r['hwm_mib']:>8.1f} {r['lost']:>5}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
