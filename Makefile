@@ -5,10 +5,12 @@ SHELL := /bin/bash
 ENGINE := target/release/v2m-engine
 PY := .venv/bin/python
 
-.PHONY: demo test deps build lint bench clean
+.PHONY: demo test deps models build bench clean
 
 deps:
 	@scripts/install-deps.sh
+
+models: deps
 
 build: deps
 	cargo build --release --locked
@@ -26,7 +28,9 @@ test: build
 
 bench: build
 	$(PY) bench/latency.py
+	$(PY) bench/engine.py
+	$(PY) bench/vad.py
 
 clean:
 	cargo clean
-	rm -rf .venv
+	rm -rf .venv models build

@@ -29,3 +29,5 @@ if [[ ! -f $stamp ]] || [[ -n $(find pyclient requirements-dev.txt -newer "$stam
   .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps ./pyclient
   touch "$stamp"
 fi
+
+scripts/fetch-models.sh

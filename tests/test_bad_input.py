@@ -135,7 +135,14 @@ BAD_CLI = {
     "bad speed": (["--speed", "fast"], "speed"),
     "bad threshold": (["--vad-threshold", "1.5"], "probability"),
     "bad ring name": (["--name", "a/b"], "ring name"),
-    "silero not built": (["--vad", "silero"], "silero"),
+    "silero model missing": (
+        ["--vad", "silero", "--vad-model", "/no/such/model.onnx"],
+        "make models",
+    ),
+    "ort library missing": (
+        ["--vad", "silero", "--ort-lib", "/no/such/libonnxruntime.so"],
+        "onnxruntime==1.31.1",
+    ),
 }
 
 

@@ -60,8 +60,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 2048, value_parser = parse_slots)]
     pub slots: u32,
     /// Voice-activity detector.
-    #[arg(long, value_enum, default_value_t = VadChoice::Energy)]
+    #[arg(long, value_enum, default_value_t = VadChoice::Silero)]
     pub vad: VadChoice,
+    /// Silero ONNX model [default: $V2M_VAD_MODEL, then the project's models/silero_vad/].
+    #[arg(long)]
+    pub vad_model: Option<std::path::PathBuf>,
+    /// ONNX Runtime library libonnxruntime.so.1.31.1 [default: $ORT_DYLIB_PATH, then the project's .venv].
+    #[arg(long)]
+    pub ort_lib: Option<std::path::PathBuf>,
     /// Probability at which speech starts.
     #[arg(long, default_value_t = 0.5, value_parser = parse_probability)]
     pub vad_threshold: f32,

@@ -15,7 +15,9 @@ use crate::error::EngineError;
 use crate::pacing::FrameClock;
 use crate::ring::{FrameMeta, RingConfig, RingWriter};
 use crate::source::{self, Source, SourceOptions};
-use crate::vad::{energy::EnergyVad, hysteresis::SpeechGate, NoVad, Vad, VadInput};
+use crate::vad::{
+    assets, energy::EnergyVad, hysteresis::SpeechGate, silero::SileroVad, NoVad, Vad, VadInput,
+};
 
 /// Sample frames read from a source at a time.
 const READ_FRAMES: usize = 1024;
@@ -107,9 +109,10 @@ fn make_vad(args: &RunArgs) -> Result<(Box<dyn Vad>, u32), EngineError> {
     match args.vad {
         VadChoice::Energy => Ok((Box::new(EnergyVad::new(args.rate, args.frame)), v2m_layout::VAD_ENERGY)),
         VadChoice::Off => Ok((Box::new(NoVad), v2m_layout::VAD_OFF)),
-        VadChoice::Silero => Err(EngineError::BadInput(
-            "--vad silero is not in this build yet; use --vad energy or --vad off".into(),
-        )),
+        VadChoice::Silero => {
+            let files = assets::locate(args.vad_model.as_deref(), args.ort_lib.as_deref())?;
+            Ok((Box::new(SileroVad::new(&files, args.rate)?), v2m_layout::VAD_SILERO))
+        }
     }
 }
 
@@ -213,8 +216,11 @@ impl Publisher<'_> {
         let flags = std::mem::take(&mut self.pending_flags);
         let level = level::measure(&frame[..valid]);
         let started = Instant::now();
-        let vad_prob =
-            self.vad.probability(&VadInput { level, discontinuity: flags & FLAG_DISCONTINUITY != 0 });
+        let vad_prob = self.vad.probability(&VadInput {
+            samples: frame,
+            level,
+            discontinuity: flags & FLAG_DISCONTINUITY != 0,
+        });
         self.writer.record_vad_time(started.elapsed().as_nanos() as u64);
         let meta = FrameMeta {
             capture_ns: self.clock.capture_ns(position),

@@ -42,7 +42,7 @@ impl EnergyVad {
 }
 
 impl Vad for EnergyVad {
-    fn probability(&mut self, frame: &VadInput) -> f32 {
+    fn probability(&mut self, frame: &VadInput<'_>) -> f32 {
         if frame.discontinuity {
             self.seen = 0;
             self.next = 0;
@@ -66,7 +66,7 @@ mod tests {
     use crate::dsp::level::measure;
 
     fn score(vad: &mut EnergyVad, samples: &[f32]) -> f32 {
-        vad.probability(&VadInput { level: measure(samples), discontinuity: false })
+        vad.probability(&VadInput { samples, level: measure(samples), discontinuity: false })
     }
 
     fn noise(n: usize, amp: f32, seed: &mut u32) -> Vec<f32> {

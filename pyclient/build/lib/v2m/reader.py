@@ -221,7 +221,8 @@ class Reader:
 
     def stats(self) -> dict[str, int]:
         """The engine's statistics counters (device overruns, VAD time, …)."""
-        assert self._map is not None
+        if self._map is None:
+            raise ValueError("the reader is closed")
         return {name: int(layout.read_field(self._map, name)) for name in layout.STATS_FIELDS}
 
     @property

@@ -1,0 +1,112 @@
+//! Finding what Silero VAD needs at run time: the ONNX model and the ONNX
+//! Runtime shared library. Nothing is downloaded by the engine; `make`
+//! fetches both into the project from PyPI wheels.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::EngineError;
+
+/// The model file the engine uses by default (see the README for why this variant).
+pub const DEFAULT_MODEL: &str = "silero_vad.onnx";
+/// The ONNX Runtime build `ort`'s `api-31` feature expects.
+pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
+
+/// Where the model and the runtime library are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SileroFiles {
+    /// The `.onnx` model.
+    pub model: PathBuf,
+    /// `libonnxruntime.so.1.31.1`.
+    pub ort_library: PathBuf,
+}
+
+const HOW_TO_GET_MODEL: &str = "run `make models` in the v2m project, or: \
+     pip download --no-deps silero-vad==6.2.3 && unzip the wheel's silero_vad/data/silero_vad.onnx, \
+     then pass --vad-model PATH or set V2M_VAD_MODEL";
+const HOW_TO_GET_ORT: &str =
+    "run `make deps` in the v2m project (it pip-installs onnxruntime==1.31.1 into .venv), \
+     or: pip install onnxruntime==1.31.1 and pass --ort-lib .../onnxruntime/capi/libonnxruntime.so.1.31.1 \
+     or set ORT_DYLIB_PATH";
+
+/// Finds the files: the flag, then the environment variable, then the
+/// project's default places (next to the engine binary's `target/` or in
+/// the current directory).
+pub fn locate(model_flag: Option<&Path>, library_flag: Option<&Path>) -> Result<SileroFiles, EngineError> {
+    let roots = project_roots();
+    let model = pick(
+        "the Silero VAD model",
+        model_flag,
+        "V2M_VAD_MODEL",
+        roots.iter().map(|r| r.join("models/silero_vad").join(DEFAULT_MODEL)).collect(),
+        HOW_TO_GET_MODEL,
+    )?;
+    let ort_library = pick(
+        "the ONNX Runtime library",
+        library_flag,
+        "ORT_DYLIB_PATH",
+        roots.iter().flat_map(|r| venv_ort_libraries(r)).collect(),
+        HOW_TO_GET_ORT,
+    )?;
+    Ok(SileroFiles { model, ort_library })
+}
+
+fn pick(
+    what: &str,
+    flag: Option<&Path>,
+    env_var: &str,
+    defaults: Vec<PathBuf>,
+    how: &str,
+) -> Result<PathBuf, EngineError> {
+    let missing = |path: &Path, from: &str| {
+        EngineError::BadInput(format!(
+            "--vad silero: {what} {} ({from}) does not exist; {how}; --vad energy works without it",
+            path.display()
+        ))
+    };
+    if let Some(path) = flag {
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(missing(path, "given on the command line"))
+        };
+    }
+    if let Some(path) = std::env::var_os(env_var).filter(|v| !v.is_empty()).map(PathBuf::from) {
+        return if path.is_file() { Ok(path) } else { Err(missing(&path, env_var)) };
+    }
+    defaults.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        let looked: Vec<String> = defaults.iter().map(|p| p.display().to_string()).collect();
+        EngineError::BadInput(format!(
+            "--vad silero: {what} was not found (looked in {}); {how}; --vad energy works without it",
+            if looked.is_empty() { "no project directory".to_string() } else { looked.join(", ") }
+        ))
+    })
+}
+
+/// The project directory the engine was built in (`<root>/target/<profile>/v2m-engine`)
+/// and the current directory.
+fn project_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Some(root) =
+        std::env::current_exe().ok().and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+    {
+        roots.push(root);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        if !roots.contains(&cwd) {
+            roots.push(cwd);
+        }
+    }
+    roots
+}
+
+/// `<root>/.venv/lib/python*/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1`.
+fn venv_ort_libraries(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join(".venv/lib")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .map(|e| e.path().join("site-packages/onnxruntime/capi").join(ORT_LIBRARY))
+        .collect()
+}
