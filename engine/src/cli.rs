@@ -39,6 +39,9 @@ pub enum Command {
     /// Print the shared-memory layout's field offsets as JSON (for conformance tests).
     #[command(hide = true)]
     Layout,
+    /// Time a VAD over a file's frames, without a ring (for bench/vad.py).
+    #[command(hide = true)]
+    BenchVad(crate::bench_vad::BenchVadArgs),
 }
 
 /// Options of `run`.

@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod alloc_counter;
+mod bench_vad;
 mod capture;
 mod cli;
 mod clock;
@@ -30,6 +31,7 @@ fn main() {
         Command::Run(args) => install_stop_signals().and_then(|stop| run::run(args, stop)),
         Command::Devices { json } => capture::devices::print_devices(*json),
         Command::Status { name, json } => status::status(name, *json),
+        Command::BenchVad(args) => bench_vad::bench_vad(args),
         Command::Layout => {
             status::layout_json();
             Ok(())

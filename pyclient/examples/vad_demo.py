@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--engine", default="v2m-engine", help="path of the v2m-engine binary")
     parser.add_argument("--name", default="demo", help="ring name")
     parser.add_argument("--source", help="engine --source (default: device or bundled sample)")
-    parser.add_argument("--vad", default="energy", help="engine --vad")
+    parser.add_argument("--vad", default="silero", help="engine --vad")
     args = parser.parse_args()
 
     source = args.source or pick_source(args.engine)

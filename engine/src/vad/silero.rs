@@ -13,7 +13,7 @@ use std::path::Path;
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
 use super::assets::SileroFiles;
@@ -23,6 +23,22 @@ use crate::error::EngineError;
 
 /// Recurrent state shape: [2, batch 1, 128].
 const STATE_LEN: usize = 2 * 128;
+
+/// How the session is set up: the defaults are what the engine uses; the
+/// others exist so `v2m-engine bench-vad` can measure the alternatives.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionTuning {
+    /// ONNX Runtime graph optimisation level.
+    pub optimization: GraphOptimizationLevel,
+    /// Bind inputs and outputs once (IoBinding) instead of passing them per run.
+    pub io_binding: bool,
+}
+
+impl Default for SessionTuning {
+    fn default() -> Self {
+        SessionTuning { optimization: GraphOptimizationLevel::Level3, io_binding: false }
+    }
+}
 
 /// A streaming Silero VAD session.
 pub struct SileroVad {
@@ -42,11 +58,22 @@ pub struct SileroVad {
     resampled: Vec<f32>,
     last_probability: f32,
     failed: bool,
+    /// Inputs and outputs bound once, when tuned so.
+    binding: Option<IoBinding>,
 }
 
 impl SileroVad {
     /// Loads ONNX Runtime and the model; one intra-op and one inter-op thread.
     pub fn new(files: &SileroFiles, ring_rate: u32) -> Result<SileroVad, EngineError> {
+        Self::tuned(files, ring_rate, SessionTuning::default())
+    }
+
+    /// [`SileroVad::new`] with a non-default session set-up.
+    pub fn tuned(
+        files: &SileroFiles,
+        ring_rate: u32,
+        tuning: SessionTuning,
+    ) -> Result<SileroVad, EngineError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             EngineError::BadInput(format!("--vad silero: {what}: {e}"))
         };
@@ -55,7 +82,7 @@ impl SileroVad {
             .with_name("v2m")
             .build()
             .map_err(|e| fail("cannot start ONNX Runtime", &e))?;
-        let session = build_session(&environment, &files.model)
+        let session = build_session(&environment, &files.model, tuning.optimization)
             .map_err(|e| fail(&format!("cannot load {}", files.model.display()), &e))?;
         let model_rate = if ring_rate == 8_000 { 8_000 } else { 16_000 };
         let (window, context) = if model_rate == 16_000 { (512, 64) } else { (256, 32) };
@@ -64,7 +91,7 @@ impl SileroVad {
             false => Some(Resampler::new(ring_rate, model_rate, 256)?),
         };
         let tensor_error = |e: ort::Error| fail("cannot create tensors", &e);
-        Ok(SileroVad {
+        let mut vad = SileroVad {
             session,
             _environment: environment,
             input: Tensor::from_array(([1usize, context + window], vec![0.0f32; context + window]))
@@ -78,7 +105,22 @@ impl SileroVad {
             resampled: Vec::with_capacity(4096),
             last_probability: 0.0,
             failed: false,
-        })
+            binding: None,
+        };
+        if tuning.io_binding {
+            vad.binding = Some(vad.bind().map_err(|e| fail("cannot bind inputs and outputs", &e))?);
+        }
+        Ok(vad)
+    }
+
+    fn bind(&self) -> Result<IoBinding, ort::Error> {
+        let mut binding = self.session.create_binding()?;
+        binding.bind_input("input", &self.input)?;
+        binding.bind_input("state", &self.state)?;
+        binding.bind_input("sr", &self.sample_rate)?;
+        binding.bind_output("output", Tensor::<f32>::new(self.session.allocator(), [1usize, 1])?)?;
+        binding.bind_output("stateN", Tensor::<f32>::new(self.session.allocator(), [2usize, 1, 128])?)?;
+        Ok(binding)
     }
 
     /// Forgets everything heard so far.
@@ -96,11 +138,14 @@ impl SileroVad {
             input[context..].copy_from_slice(&self.pending[..window]);
         }
         self.pending.clear();
-        let outputs = self.session.run(ort::inputs![
-            "input" => &self.input,
-            "state" => &self.state,
-            "sr" => &self.sample_rate,
-        ])?;
+        let outputs = match &self.binding {
+            Some(binding) => self.session.run_binding(binding)?,
+            None => self.session.run(ort::inputs![
+                "input" => &self.input,
+                "state" => &self.state,
+                "sr" => &self.sample_rate,
+            ])?,
+        };
         let probability = outputs["output"].try_extract_tensor::<f32>()?.1[0];
         let next_state = outputs["stateN"].try_extract_tensor::<f32>()?.1;
         self.state.extract_tensor_mut().1.copy_from_slice(&next_state[..STATE_LEN]);
@@ -133,9 +178,13 @@ impl SileroVad {
     }
 }
 
-fn build_session(environment: &Environment, model: &Path) -> Result<Session, ort::Error> {
+fn build_session(
+    environment: &Environment,
+    model: &Path,
+    optimization: GraphOptimizationLevel,
+) -> Result<Session, ort::Error> {
     let mut builder = Session::builder(environment)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .with_optimization_level(optimization)
         .map_err(ort::Error::<()>::from)?
         .with_intra_threads(1)
         .map_err(ort::Error::<()>::from)?

@@ -1,0 +1,152 @@
+"""Silero VAD in the engine: same numbers as Python onnxruntime, sensible detection."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import pytest
+
+import v2m
+from conftest import ENGINE, ROOT, run_engine
+from silero_reference import MODELS, SileroReference
+from speech_material import FRAME, make_speech, mix_at_snr, score, white_noise, write_wav
+
+pytestmark = pytest.mark.skipif(
+    not (MODELS / "silero_vad.onnx").exists() or shutil.which("espeak-ng") is None,
+    reason="the Silero model and espeak-ng are needed (make test fetches and installs them)",
+)
+
+
+def engine_frames(ring_name: str, wav: Path, *args: str) -> List[v2m.Frame]:
+    """Replays `wav` through the engine at full speed; every frame, copied."""
+    proc = subprocess.Popen(
+        [
+            str(ENGINE),
+            "run",
+            "--name",
+            ring_name,
+            "--source",
+            f"file:{wav}",
+            "--speed",
+            "max",
+            "--linger",
+            "5",
+            *args,
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with v2m.Reader(ring_name, start="oldest", wait=10, copy=True) as reader:
+            frames = list(reader)
+            assert reader.dropped == 0
+            assert reader.info.vad_kind == 2  # silero, recorded in the header
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def speech() -> object:
+    return make_speech()
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_probabilities_match_python_onnxruntime(
+    rate: int, tmp_path: Path, ring_name: str, speech: object
+) -> None:
+    wav = write_wav(tmp_path / "speech.wav", mix_at_snr(speech, 15))  # type: ignore[arg-type]
+    frame = 512 if rate == 16000 else 256
+    args = ["--rate", str(rate), "--frame", str(frame)] if rate != 16000 else []
+    frames = engine_frames(ring_name, wav, *args)
+    reference, _ = SileroReference(rate=rate).run([f.samples for f in frames])
+    engine = np.array([f.vad_prob for f in frames])
+    difference = np.max(np.abs(engine - np.array(reference)))
+    assert difference < 1e-4, f"engine and onnxruntime differ by up to {difference}"
+    assert engine.max() > 0.9, "speech is detected at all"
+
+
+def test_the_default_vad_is_silero_with_hysteresis(
+    tmp_path: Path, ring_name: str, speech: object
+) -> None:
+    wav = write_wav(tmp_path / "speech.wav", speech.clean)  # type: ignore[attr-defined]
+    frames = engine_frames(ring_name, wav, "--vad-threshold", "0.5", "--vad-min-silence-ms", "200")
+    speaking = False
+    quiet = 0
+    for f in frames:
+        # Replays the documented rule: on at >= 0.5, off after 7 frames (200 ms) below 0.35.
+        if f.vad_prob >= 0.5:
+            speaking, quiet = True, 0
+        elif speaking and f.vad_prob < 0.35:
+            quiet += 1
+            if quiet >= 7:
+                speaking, quiet = False, 0
+        elif speaking:
+            quiet = 0
+        assert f.speech == speaking, f"frame {f.index}"
+
+
+def test_a_missing_model_is_explained_and_energy_still_works(ring_name: str) -> None:
+    env = dict(os.environ, V2M_VAD_MODEL="/no/such/silero_vad.onnx")
+    result = subprocess.run(
+        [str(ENGINE), "run", "--name", ring_name, "--source", "silence", "--duration", "0.1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "V2M_VAD_MODEL" in result.stderr and "make models" in result.stderr
+    assert "--vad energy works without it" in result.stderr
+    energy = subprocess.run(
+        [
+            str(ENGINE),
+            "run",
+            "--name",
+            ring_name,
+            "--source",
+            "silence",
+            "--duration",
+            "0.1",
+            "--speed",
+            "max",
+            "--linger",
+            "0",
+            "--vad",
+            "energy",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert energy.returncode == 0, energy.stderr
+
+
+def test_detection_in_noise(tmp_path: Path, ring_name: str, speech: object) -> None:
+    truth = speech.speech_frames  # type: ignore[attr-defined]
+    report = []
+    for snr in (20, 10, 5):
+        frames = engine_frames(ring_name, write_wav(tmp_path / f"snr{snr}.wav", mix_at_snr(speech, snr)))  # type: ignore[arg-type]
+        predicted = np.array([f.vad_prob >= 0.5 for f in frames])[: len(truth)]
+        precision, recall = score(predicted, truth)
+        report.append(f"{snr} dB: precision {precision:.2f} recall {recall:.2f}")
+        if snr == 20:
+            assert recall >= 0.9 and precision >= 0.9, report
+        if snr == 10:
+            assert recall >= 0.8 and precision >= 0.85, report
+    silence = engine_frames(
+        ring_name, write_wav(tmp_path / "silence.wav", np.zeros(16000 * 5, np.float32))
+    )
+    assert not any(f.speech for f in silence), "speech flagged in digital silence"
+    noise = engine_frames(
+        ring_name, write_wav(tmp_path / "noise.wav", white_noise(16000 * 10, 0.05))
+    )
+    flagged = np.mean([f.speech for f in noise])
+    assert flagged <= 0.05, f"{flagged:.0%} of noise-only frames flagged as speech"
+    print("\n".join(report))
