@@ -108,6 +108,10 @@ pub struct RunArgs {
     /// Create the segment with mode 0640 instead of 0600.
     #[arg(long)]
     pub group_readable: bool,
+    /// Exit cleanly (as on SIGTERM) when the parent process dies (PR_SET_PDEATHSIG);
+    /// `v2m.spawn` passes it so a crashed app never leaves an engine holding the microphone.
+    #[arg(long)]
+    pub die_with_parent: bool,
 }
 
 /// `--vad` choices.

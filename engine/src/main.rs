@@ -28,7 +28,9 @@ use error::EngineError;
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run(args) => install_stop_signals().and_then(|stop| run::run(args, stop)),
+        Command::Run(args) => install_stop_signals()
+            .and_then(|stop| if args.die_with_parent { die_with_parent().map(|_| stop) } else { Ok(stop) })
+            .and_then(|stop| run::run(args, stop)),
         Command::Devices { json } => capture::devices::print_devices(*json),
         Command::Status { name, json } => status::status(name, *json),
         Command::BenchVad(args) => bench_vad::bench_vad(args),
@@ -41,6 +43,21 @@ fn main() {
         eprintln!("v2m-engine: error: {error}");
         std::process::exit(error.exit_code());
     }
+}
+
+/// Asks the kernel to send SIGTERM (a clean shutdown) when the parent dies.
+fn die_with_parent() -> Result<(), EngineError> {
+    let parent = nix::unistd::getppid();
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .map_err(|e| EngineError::system("asking to die with the parent (PR_SET_PDEATHSIG)", e))?;
+    // The parent may have died before the request took effect.
+    if nix::unistd::getppid() != parent {
+        return Err(EngineError::system(
+            "starting",
+            std::io::Error::other("the parent process has already exited"),
+        ));
+    }
+    Ok(())
 }
 
 /// SIGINT and SIGTERM raise a flag the pipeline checks between frames (and

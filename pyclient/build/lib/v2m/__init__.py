@@ -20,10 +20,17 @@ from .layout import (
     FLAG_SOURCE_RESTART,
 )
 from .reader import Frame, Reader, ring_path
+from .spawn import Engine, EngineFailed, find_engine, spawn
+from .utterances import Utterance
 
 __all__ = [
     "Reader",
     "Frame",
+    "Utterance",
+    "spawn",
+    "Engine",
+    "EngineFailed",
+    "find_engine",
     "ring_path",
     "V2MError",
     "NotFound",

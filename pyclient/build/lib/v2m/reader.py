@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import mmap
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Iterator, Optional, Tuple, Type
+from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple, Type
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +18,9 @@ from . import layout
 from .errors import LayoutError, NotFound, WriterGone
 from .futex import check_platform, futex_wait
 from .liveness import writer_alive
+
+if TYPE_CHECKING:
+    from .utterances import Utterance
 
 SHM_DIR = "/dev/shm"
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
@@ -130,6 +135,12 @@ class Reader:
     copy
         Hand out private copies of each frame's samples (verified untorn)
         instead of zero-copy views.
+    reattach
+        Survive an engine crash: when the engine dies, wait for the next engine
+        under the same name and continue with its frames; the first frame after
+        the gap carries ``FLAG_DISCONTINUITY`` and :attr:`reattached` counts the
+        moves. (A ring closed cleanly still ends the iteration.) Without it, a dead
+        engine raises ``WriterGone`` within a second.
 
     Raises
     ------
@@ -148,7 +159,13 @@ class Reader:
     """
 
     def __init__(
-        self, name: str = "default", start: str = "latest", *, wait: float = 0.0, copy: bool = False
+        self,
+        name: str = "default",
+        start: str = "latest",
+        *,
+        wait: float = 0.0,
+        copy: bool = False,
+        reattach: bool = False,
     ) -> None:
         self._fd = -1
         self._map: Optional[mmap.mmap] = None
@@ -158,8 +175,12 @@ class Reader:
         self.name = name
         self.path = ring_path(name)
         self.copy = copy
+        self.reattach = reattach
         self.dropped = 0
         """Frames this reader lost because the writer overwrote them first."""
+        self.reattached = 0
+        """Times this reader moved to a restarted engine's ring (``reattach=True``)."""
+        self._gap = False
         self._attach(time.monotonic() + wait)
         write_seq = self.write_seq
         self.start_index = write_seq if start == "latest" else max(0, write_seq - self.slots)
@@ -269,6 +290,9 @@ class Reader:
                 self._next = index + 1
                 frame = self._take(index, index & mask)
                 if frame is not None:
+                    if self._gap:
+                        frame.flags |= layout.FLAG_DISCONTINUITY
+                        self._gap = False
                     return frame
                 self.dropped += 1
                 continue
@@ -284,10 +308,13 @@ class Reader:
             futex_wait(self._futex_address, word, wait)
             if int(self._futex[0]) == word and not self.writer_alive():
                 if int(self._state[0]) != layout.STATE_CLOSED:
-                    raise WriterGone(
-                        f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died "
-                        "without closing it; restart the engine"
-                    )
+                    if not self.reattach:
+                        raise WriterGone(
+                            f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died "
+                            "without closing it; restart the engine"
+                        )
+                    if not self._move_to_new_ring(deadline):
+                        return None
 
     def _take(self, index: int, slot: int) -> Optional[Frame]:
         """Reads frame ``index`` from ``slot`` under the seqlock; None if overwritten."""
@@ -303,6 +330,78 @@ class Reader:
         if int(self._stamps[slot]) != expected:
             return None
         return Frame(meta, samples, self._stamps, slot)
+
+    def peek(self, index: int) -> Optional[Frame]:
+        """Frame ``index`` if it is still in the ring (history or not yet read),
+        without moving this reader; None if not published yet or overwritten."""
+        if index < 0 or index >= self.write_seq:
+            return None
+        return self._take(index, index & (self.slots - 1))
+
+    def utterances(
+        self,
+        min_speech_ms: float = 250,
+        min_silence_ms: float = 500,
+        speech_pad_ms: float = 300,
+        max_utterance_s: float = 30,
+        threshold: Optional[float] = None,
+        neg_threshold: Optional[float] = None,
+    ) -> Iterator["Utterance"]:
+        """Speech segments, ready for a recognizer, cut from the engine's per-frame VAD
+        probability the way Silero's ``get_speech_timestamps`` cuts them.
+
+        Speech starts at a frame whose probability reaches ``threshold`` and ends once
+        it has stayed below ``neg_threshold`` for ``min_silence_ms`` (defaults: the
+        engine's thresholds from the header); segments shorter than ``min_speech_ms``
+        are dropped; ``speech_pad_ms`` of audio is kept on each side (the leading pad
+        comes from the ring's history, so the first word is never cut off even when
+        the reader attached at speech onset; pads of neighbouring segments never
+        overlap); a segment longer than ``max_utterance_s`` is split.
+
+        Yields :class:`v2m.Utterance` objects; ends when the ring closes.
+
+        Example
+        -------
+        >>> for u in reader.utterances(min_silence_ms=300):  # doctest: +SKIP
+        ...     text = model.transcribe(u.audio)
+        """
+        from .utterances import utterances
+
+        return utterances(
+            self,
+            min_speech_ms,
+            min_silence_ms,
+            speech_pad_ms,
+            max_utterance_s,
+            threshold,
+            neg_threshold,
+        )
+
+    async def aiter(self) -> AsyncIterator[Frame]:
+        """``async for frame in reader.aiter()``: the frames of ``for frame in reader``,
+        awaited without blocking the event loop (the futex wait runs on a worker
+        thread) and without polling."""
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(1, thread_name_prefix="v2m-aiter") as pool:
+            while True:
+                # A bounded wait, so a cancelled iteration frees its thread promptly.
+                frame = await loop.run_in_executor(pool, self._read, LIVENESS_INTERVAL_S)
+                if isinstance(frame, Frame):
+                    yield frame
+                elif frame is _CLOSED:
+                    return
+
+    async def autterances(self, **options: float) -> AsyncIterator["Utterance"]:
+        """``async for u in reader.autterances()``: :meth:`utterances` for asyncio apps."""
+        loop = asyncio.get_running_loop()
+        segments = self.utterances(**options)
+        done = object()
+        with ThreadPoolExecutor(1, thread_name_prefix="v2m-autterances") as pool:
+            while True:
+                utterance = await loop.run_in_executor(pool, next, segments, done)
+                if utterance is done:
+                    return
+                yield utterance  # type: ignore[misc]
 
     def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]:
         """One zero-copy, read-only view of ``count`` consecutive frames' samples.
@@ -344,6 +443,9 @@ class Reader:
 
     def close(self) -> None:
         """Unmaps the ring. Frames still referenced keep their memory alive."""
+        self._release_mapping()
+
+    def _release_mapping(self) -> None:
         for attr in ("_write_seq", "_futex", "_state", "_stamps", "_samples", "_bytes"):
             if hasattr(self, attr):
                 delattr(self, attr)
@@ -403,6 +505,25 @@ class Reader:
             self.close()
             raise
 
+    def _move_to_new_ring(self, deadline: Optional[float]) -> bool:
+        """After the engine died: waits for a new engine's ring under the same name and
+        continues with its oldest frame. False if ``deadline`` passed first."""
+        old_generation = self.info.generation
+        while True:
+            self._release_mapping()
+            try:
+                self._attach(time.monotonic() + LIVENESS_INTERVAL_S)
+                if self.info.generation != old_generation:
+                    break
+            except (NotFound, WriterGone):
+                pass
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        self._next = self.start_index = max(0, self.write_seq - self.slots)
+        self._gap = True
+        self.reattached += 1
+        return True
+
     def _ready(self) -> bool:
         assert self._map is not None
         state = layout.read_field(self._map, "state")
@@ -428,6 +549,9 @@ class Reader:
         def header_word(name: str, dtype: type) -> npt.NDArray[np.generic]:
             return np.frombuffer(mapping, dtype, count=1, offset=layout.HEADER_FIELDS[name][0])
 
+        # Every view derives from one np.frombuffer array: it holds a buffer export on
+        # the mmap, so the mapping cannot be closed (unmapped) while any frame, window
+        # or utterance still points into it. (np.ndarray(buffer=mmap) holds none.)
         self._bytes = np.frombuffer(mapping, np.uint8)
         self._write_seq = header_word("write_seq", np.uint64)
         self._futex = header_word("futex", np.uint32)
@@ -436,7 +560,7 @@ class Reader:
         self._stamps: npt.NDArray[np.uint64] = np.ndarray(
             (info.slot_count,),
             np.uint64,
-            buffer=mapping,
+            buffer=self._bytes,
             offset=info.meta_offset,
             strides=(info.meta_stride,),
         )
@@ -448,7 +572,7 @@ class Reader:
         if info.channels > 1:
             shape, strides = shape + (info.channels,), (info.slot_bytes, 4 * info.channels, 4)
         self._samples: npt.NDArray[np.float32] = np.ndarray(
-            shape, np.float32, buffer=mapping, offset=info.samples_offset, strides=strides
+            shape, np.float32, buffer=self._bytes, offset=info.samples_offset, strides=strides
         )
 
 

@@ -1,0 +1,178 @@
+"""VAD-gated speech segments, ready for a recognizer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from . import layout
+
+if TYPE_CHECKING:
+    from .reader import Reader
+
+
+@dataclass
+class Utterance:
+    """One stretch of speech with its padding.
+
+    Attributes
+    ----------
+    audio
+        ``float32`` mono samples at the ring rate, shape ``(n,)``: a read-only view of the
+        ring when the utterance does not wrap its end (valid until the writer laps the
+        ring; see :meth:`valid`), a private copy otherwise.
+    start_ns, end_ns
+        CLOCK_MONOTONIC capture times of the first sample and just after the last.
+    first_index
+        Index of the first frame (padding included).
+    frames
+        Frames in the utterance.
+    dropped
+        Frames inside it that were lost (overwritten before they could be read); their
+        samples are zeros in ``audio``.
+    complete
+        False when cut by ``max_utterance_s``, a discontinuity, or the ring closing.
+    """
+
+    audio: npt.NDArray[np.float32]
+    start_ns: int
+    end_ns: int
+    first_index: int
+    frames: int
+    dropped: int
+    complete: bool
+    _reader: Optional["Reader"] = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio."""
+        return (self.end_ns - self.start_ns) / 1e9
+
+    def valid(self) -> bool:
+        """True while the ring still holds every frame of a zero-copy ``audio``."""
+        if self.audio.flags.owndata or self._reader is None:
+            return True
+        return self._reader.frames_valid(self.first_index, self.frames)
+
+
+@dataclass
+class _Segment:
+    start: int  # first speech frame
+    end: int  # one past the last speech frame
+    complete: bool
+
+
+def utterances(
+    reader: "Reader",
+    min_speech_ms: float = 250,
+    min_silence_ms: float = 500,
+    speech_pad_ms: float = 300,
+    max_utterance_s: float = 30,
+    threshold: Optional[float] = None,
+    neg_threshold: Optional[float] = None,
+) -> Iterator[Utterance]:
+    """Speech segments from ``reader``'s frames, as Silero's ``get_speech_timestamps``
+    cuts them (see :meth:`v2m.Reader.utterances` for the parameters)."""
+    frame_ms = 1000 * reader.frame_duration
+    thr = reader.info.vad_threshold if threshold is None else threshold
+    neg = reader.info.vad_neg_threshold if neg_threshold is None else neg_threshold
+    min_speech = max(1, math.ceil(min_speech_ms / frame_ms))
+    min_silence = max(1, math.ceil(min_silence_ms / frame_ms))
+    pad = math.ceil(speech_pad_ms / frame_ms)
+    max_frames = max(1, int(max_utterance_s * 1000 / frame_ms))
+
+    start: Optional[int] = None  # first frame of the speech being heard
+    continued = False  # that speech continues a piece cut at max_utterance_s
+    silence_from: Optional[int] = None  # first frame of the current silence run
+    pending: Optional[_Segment] = None  # ended, waiting for its trailing padding
+    prev_end = -1  # where the previous utterance's audio ended (exclusive)
+
+    def emit(segment: _Segment, next_start: Optional[int]) -> Utterance:
+        nonlocal prev_end
+        after = segment.end + pad
+        if next_start is not None:  # padding never overlaps the next speech's padding
+            after = min(after, segment.end + (next_start - segment.end) // 2)
+        before = max(segment.start - pad, prev_end, 0)
+        after = min(after, reader.write_seq)
+        prev_end = after
+        return _build(reader, before, after, segment.complete)
+
+    last_index = -1
+    for frame in reader:
+        index = frame.index
+        last_index = index
+        if pending is not None and index >= pending.end + pad:
+            yield emit(pending, None)
+            pending = None
+        if frame.discontinuity and start is not None:
+            pending_cut = _Segment(start, index, complete=False)
+            if pending is not None:
+                yield emit(pending, pending_cut.start)
+            pending = None
+            yield emit(pending_cut, None)
+            start, silence_from, continued = None, None, False
+        p = frame.vad_prob
+        if start is None:
+            if p >= thr:
+                start, silence_from = index, None
+                if pending is not None:
+                    yield emit(pending, start)
+                    pending = None
+            continue
+        if p >= thr:
+            silence_from = None
+        elif p < neg and silence_from is None:
+            silence_from = index
+        if silence_from is not None and index - silence_from + 1 >= min_silence:
+            if silence_from - start >= min_speech or continued:
+                pending = _Segment(start, silence_from, complete=True)
+            start, silence_from, continued = None, None, False
+        elif index - start + 1 >= max_frames:
+            if pending is not None:
+                yield emit(pending, start)
+                pending = None
+            yield emit(_Segment(start, index + 1, complete=False), index + 1)
+            start, silence_from, continued = index + 1, None, True
+    # The ring closed.
+    if pending is not None:
+        yield emit(pending, None)
+    if start is not None and last_index >= start:
+        yield emit(_Segment(start, last_index + 1, complete=False), None)
+
+
+def _build(reader: "Reader", first: int, end: int, complete: bool) -> Utterance:
+    """The utterance of frames ``first .. end-1``: zero-copy when they do not wrap."""
+    count = max(1, end - first)
+    slots, size = reader.slots, reader.frame_samples
+    wraps = (first % slots) + count > slots
+    frames = [reader.peek(first + k) for k in range(count)]
+    audio: Optional[npt.NDArray[np.float32]] = None
+    if not wraps and all(frames):
+        try:
+            audio = reader.window(first, count)
+        except ValueError:  # overwritten meanwhile: copy what is left
+            audio = None
+    if audio is None:
+        audio = np.zeros(count * size, np.float32)
+        for k, frame in enumerate(frames):
+            if frame is not None:
+                audio[k * size : (k + 1) * size] = frame.samples
+                if not frame.valid():
+                    audio[k * size : (k + 1) * size] = 0
+                    frames[k] = None
+    dropped = sum(f is None for f in frames)
+    known = next((f for f in frames if f is not None), None)
+    frame_ns = round(reader.frame_duration * 1e9)
+    start_ns = 0 if known is None else known.capture_ns - (known.index - first) * frame_ns
+    last = frames[-1]
+    if last is not None and last.padded:  # the source ended inside the last frame
+        audio = audio[: (count - 1) * size + last.valid_samples]
+    end_ns = start_ns + round(len(audio) / reader.sample_rate * 1e9)
+    return Utterance(audio, start_ns, end_ns, first, count, dropped, complete, reader)
+
+
+__all__ = ["Utterance", "utterances", "layout"]
