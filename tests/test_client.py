@@ -82,7 +82,6 @@ def test_the_first_word_keeps_its_pre_roll_when_attaching_at_speech_onset(
     assert attached_at <= onset + 2, "attached during the first speech frame"
     assert first.first_index < attached_at, "pre-roll comes from before the attach"
     assert first.first_index <= onset - PAD + 2
-    assert not first.audio[: 512 * (onset - first.first_index)].any() or True  # leading silence
     assert first.first_index + first.frames >= sentences[0][1]
 
 
