@@ -147,6 +147,28 @@ impl Header {
         header
     }
 
+    /// Writes the format and section offsets of `g` (and `FORMAT_F32LE`) into
+    /// the header: the one place geometry becomes header fields.
+    ///
+    /// ```
+    /// let g = v2m_layout::Geometry::new(16_000, 1, 512, 8).unwrap();
+    /// let mut h = v2m_layout::Header::new_zeroed();
+    /// h.set_geometry(&g);
+    /// assert_eq!((h.slot_count, h.total_size), (8, g.total_size));
+    /// ```
+    pub fn set_geometry(&mut self, g: &crate::Geometry) {
+        self.total_size = g.total_size;
+        self.sample_rate = g.sample_rate;
+        self.channels = g.channels;
+        self.frame_samples = g.frame_samples;
+        self.sample_format = crate::FORMAT_F32LE;
+        self.slot_count = g.slot_count;
+        self.meta_stride = g.meta_stride;
+        self.meta_offset = g.meta_offset;
+        self.samples_offset = g.samples_offset;
+        self.slot_bytes = g.slot_bytes;
+    }
+
     /// The `source` field as text.
     pub fn source_text(&self) -> String {
         let end = self.source.iter().position(|&b| b == 0).unwrap_or(self.source.len());

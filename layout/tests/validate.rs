@@ -2,21 +2,12 @@
 
 use std::sync::atomic::Ordering;
 
-use v2m_layout::{Geometry, Header, HeaderInfo, LayoutError, FORMAT_F32LE, STATE_RUNNING};
+use v2m_layout::{Geometry, Header, HeaderInfo, LayoutError, STATE_RUNNING};
 
 /// A valid header for `g`, as the bytes a reader would see.
 fn header_bytes(g: &Geometry) -> Vec<u8> {
     let mut h = Header::new_zeroed();
-    h.total_size = g.total_size;
-    h.sample_rate = g.sample_rate;
-    h.channels = g.channels;
-    h.frame_samples = g.frame_samples;
-    h.sample_format = FORMAT_F32LE;
-    h.slot_count = g.slot_count;
-    h.meta_stride = g.meta_stride;
-    h.meta_offset = g.meta_offset;
-    h.samples_offset = g.samples_offset;
-    h.slot_bytes = g.slot_bytes;
+    h.set_geometry(g);
     h.state.store(STATE_RUNNING, Ordering::Relaxed);
     h.write_seq.store(7, Ordering::Relaxed);
     h.set_source_text("tone:440");

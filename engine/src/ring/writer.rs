@@ -8,8 +8,8 @@
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use v2m_layout::{
-    stamp_complete, stamp_writing, Geometry, Header, SlotMeta, FLAG_DISCONTINUITY, FORMAT_F32LE,
-    STATE_CLOSED, STATE_RUNNING,
+    stamp_complete, stamp_writing, Geometry, Header, SlotMeta, FLAG_DISCONTINUITY, STATE_CLOSED,
+    STATE_RUNNING,
 };
 
 use crate::clock;
@@ -197,16 +197,7 @@ fn fill_header(h: &mut Header, config: &RingConfig) {
     h.writer_pid = std::process::id();
     h.created_mono_ns = clock::monotonic_ns();
     h.created_real_ns = clock::realtime_ns();
-    h.total_size = g.total_size;
-    h.sample_rate = g.sample_rate;
-    h.channels = g.channels;
-    h.frame_samples = g.frame_samples;
-    h.sample_format = FORMAT_F32LE;
-    h.slot_count = g.slot_count;
-    h.meta_stride = g.meta_stride;
-    h.meta_offset = g.meta_offset;
-    h.samples_offset = g.samples_offset;
-    h.slot_bytes = g.slot_bytes;
+    h.set_geometry(g);
     h.vad_kind = config.vad_kind;
     h.vad_threshold = config.vad_threshold;
     h.vad_neg_threshold = config.vad_neg_threshold;
