@@ -150,3 +150,17 @@ def test_detection_in_noise(tmp_path: Path, ring_name: str, speech: object) -> N
     flagged = np.mean([f.speech for f in noise])
     assert flagged <= 0.05, f"{flagged:.0%} of noise-only frames flagged as speech"
     print("\n".join(report))
+
+
+def test_other_ring_rates_feed_the_model_through_the_resampler(
+    tmp_path: Path, ring_name: str, speech: object
+) -> None:
+    wav = write_wav(tmp_path / "speech.wav", speech.clean)  # type: ignore[attr-defined]
+    at_16k = engine_frames(ring_name, wav)
+    at_48k = engine_frames(ring_name, wav, "--rate", "48000", "--frame", "1536")
+    assert len(at_48k) == len(at_16k)
+    p16 = np.array([f.vad_prob for f in at_16k])
+    p48 = np.array([f.vad_prob for f in at_48k])
+    # Same 32 ms frames, audio resampled twice on the way: the decisions agree.
+    assert np.mean((p16 >= 0.5) == (p48 >= 0.5)) > 0.95
+    assert p48.max() > 0.9
