@@ -24,6 +24,7 @@ test: build
 	.venv/bin/black --check -q pyclient tests bench
 	.venv/bin/mypy --strict pyclient/v2m
 	cargo test --release --locked --workspace
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
 	$(PY) -m pytest tests -q
 
 bench: build
