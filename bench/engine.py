@@ -91,13 +91,14 @@ def run_case(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--vad", default="silero", help="engine --vad (silero is the default)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(
             run_case(
                 "file, 16 kHz, real time",
-                ["--source", f"file:{ROOT}/assets/speech.wav", "--loop"],
+                ["--source", f"file:{ROOT}/assets/speech.wav", "--loop", "--vad", args.vad],
                 args.seconds,
             )
         )
@@ -116,7 +117,10 @@ def main() -> int:
                     label = f"device, {rate // 1000} kHz {'mono' if channels == 1 else 'stereo'}"
                     rows.append(
                         run_case(
-                            label, ["--source", "device:pulse", *extra], args.seconds, pulse.env
+                            label,
+                            ["--source", "device:pulse", "--vad", args.vad, *extra],
+                            args.seconds,
+                            pulse.env,
                         )
                     )
                 finally:

@@ -104,6 +104,27 @@ def timing_table(repeats: int) -> None:
         )
 
 
+def paced_table(seconds: float) -> None:
+    print("\n## The same at real-time cadence: one frame every 32 ms, cold caches\n")
+    print(f"{'implementation':<52} {'p50 µs':>8} {'p99 µs':>8} {'mean µs':>8}")
+    frames = sample_frames()[: int(seconds / 0.032)]
+    for label, args in (
+        ("engine: silero_vad.onnx (default)", []),
+        ("engine: energy VAD", ["--vad", "energy"]),
+    ):
+        r = engine_bench("--interval-ms", "32", *args)
+        print(f"{label:<52} {float(r['p50_us']):>8.1f} {float(r['p99_us']):>8.1f} {float(r['mean_us']):>8.1f}")  # type: ignore[arg-type]
+    reference = SileroReference()
+    micros = []
+    for frame in frames:
+        time.sleep(0.032)
+        micros += reference.run([frame])[1]
+    print(
+        f"{'python onnxruntime 1.31.1, 1 thread: silero_vad.onnx':<52} {np.percentile(micros, 50):>8.1f} "
+        f"{np.percentile(micros, 99):>8.1f} {np.mean(micros):>8.1f}"
+    )
+
+
 def replay_speed() -> None:
     print("\n## Fastest replay through the whole engine (file → ring), --speed max\n")
     audio_s = 120.0
@@ -173,6 +194,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"# {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, v2m {v2m.__version__}\n")
     timing_table(args.repeats)
+    paced_table(16.0)
     replay_speed()
     detection()
     return 0

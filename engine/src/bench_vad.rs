@@ -46,6 +46,10 @@ pub struct BenchVadArgs {
     /// Use IoBinding.
     #[arg(long)]
     pub io_binding: bool,
+    /// Sleep this long before each frame (not timed), e.g. 32 to see the cost at
+    /// real-time cadence, where caches are cold; 0: back to back.
+    #[arg(long, default_value_t = 0.0)]
+    pub interval_ms: f64,
 }
 
 /// `--opt-level` choices.
@@ -117,6 +121,9 @@ pub fn bench_vad(args: &BenchVadArgs) -> Result<(), EngineError> {
     let mut probabilities = Vec::with_capacity(frames.len());
     let mut ns = Vec::with_capacity(frames.len());
     for frame in &frames {
+        if args.interval_ms > 0.0 {
+            std::thread::sleep(std::time::Duration::from_secs_f64(args.interval_ms / 1000.0));
+        }
         let input = VadInput { samples: frame, level: level::measure(frame), discontinuity: false };
         let started = Instant::now();
         probabilities.push(vad.probability(&input));

@@ -96,8 +96,9 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub device_channels: Option<u16>,
     /// Audio per capture device buffer, in ms (smaller: less latency, more
-    /// wake-ups; 0: the driver's default).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    /// wake-ups; 0: the driver's default). 5 ms also keeps cpal's ALSA thread from
+    /// spinning on PulseAudio's ALSA plugin, which it does with 10 ms and more.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub device_buffer_ms: u32,
     /// Audio held between the capture callback and the DSP thread, in ms.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=600_000))]
