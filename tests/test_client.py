@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 from pathlib import Path
 from typing import List, Tuple
 
@@ -305,3 +306,25 @@ def test_the_examples_run() -> None:
             timeout=60,
         )
         assert missing.returncode != 0 and "pip install faster-whisper" in missing.stderr
+
+
+@needs_speech
+def test_an_utterance_that_wraps_the_ring_is_copied_once(
+    material: Tuple[Path, List[Tuple[int, int]]],
+) -> None:
+    wav, _ = material
+    with wave.open(str(wav)) as w:
+        source = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    # 256 slots (8 s): some utterances straddle the ring's end.
+    copied, viewed = 0, 0
+    with v2m.spawn(source=f"file:{wav}", slots=256, speed=8, linger=5) as engine:
+        with engine.reader() as reader:
+            for u in reader.utterances():
+                wraps = (u.first_index % 256) + u.frames > 256
+                assert u.audio.flags.owndata == wraps, "copied exactly when it wraps"
+                start = u.first_index * 512
+                # Checked as it arrives: a view is only valid until the writer laps it.
+                assert np.array_equal(u.audio, source[start : start + len(u.audio)]) and u.valid()
+                copied += wraps
+                viewed += not wraps
+    assert copied and viewed

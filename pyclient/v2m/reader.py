@@ -431,7 +431,10 @@ class Reader:
         return view.reshape(-1) if self.channels == 1 else view.reshape(-1, self.channels)
 
     def frames_valid(self, first_index: int, count: int) -> bool:
-        """True if frames ``first_index .. first_index+count-1`` are all complete in the ring."""
+        """True if frames ``first_index .. first_index+count-1`` are all complete in the ring
+        (False once the reader is closed)."""
+        if self._map is None:
+            return False
         if first_index < 0 or first_index + count > self.write_seq:
             return False
         for index in range(first_index, first_index + count):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .reader import Reader
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality: comparing audio arrays element-wise is not equality
 class Utterance:
     """One stretch of speech with its padding.
 
