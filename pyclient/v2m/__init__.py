@@ -19,7 +19,8 @@ from .layout import (
     FLAG_PADDED,
     FLAG_SOURCE_RESTART,
 )
-from .reader import Frame, Reader, ring_path
+from .frame import Frame
+from .reader import Reader, ring_path
 from .spawn import Engine, EngineFailed, find_engine, spawn
 from .utterances import Utterance
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import mmap
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple, Type
 
@@ -16,6 +14,7 @@ import numpy.typing as npt
 
 from . import layout
 from .errors import LayoutError, NotFound, WriterGone
+from .frame import Frame
 from .futex import check_platform, futex_wait
 from .liveness import writer_alive
 
@@ -40,76 +39,6 @@ def ring_path(name: str) -> str:
             "or '-', not starting with '.'"
         )
     return f"{SHM_DIR}/v2m-{name}"
-
-
-class Frame:
-    """One published frame.
-
-    ``samples`` is a read-only ``float32`` view of shape ``(frame_samples,)``
-    (``(frame_samples, channels)`` for multichannel rings) into the ring
-    itself: no copy. It stays valid until the writer laps the ring
-    (``slots`` frames later); call :meth:`valid` after using it, or keep
-    ``samples.copy()``. A reader opened with ``copy=True`` hands out private
-    copies instead, checked untorn before they are returned.
-    """
-
-    __slots__ = (
-        "index",
-        "samples",
-        "vad_prob",
-        "speech",
-        "capture_ns",
-        "publish_ns",
-        "rms",
-        "peak",
-        "flags",
-        "valid_samples",
-        "arrival_ns",
-        "_stamps",
-        "_slot",
-        "_stamp",
-    )
-
-    def __init__(
-        self,
-        meta: Tuple[int, int, int, int, float, int, float, float, int, int, int],
-        samples: npt.NDArray[np.float32],
-        stamps: npt.NDArray[np.uint64],
-        slot: int,
-    ) -> None:
-        stamp, self.index, self.capture_ns, self.publish_ns = meta[0], meta[1], meta[2], meta[3]
-        self.vad_prob: float = meta[4]
-        self.speech: bool = bool(meta[5])
-        self.rms: float = meta[6]
-        self.peak: float = meta[7]
-        self.flags: int = meta[8]
-        self.valid_samples: int = meta[9]
-        self.arrival_ns: int = meta[10]
-        """When the engine received the frame's last sample (0 from a layout-1.0 engine)."""
-        self.samples = samples
-        self._stamps = stamps
-        self._slot = slot
-        self._stamp = stamp
-
-    def valid(self) -> bool:
-        """True while the writer has not started overwriting this frame's slot."""
-        return int(self._stamps[self._slot]) == self._stamp
-
-    @property
-    def discontinuity(self) -> bool:
-        """Audio before this frame is missing: do not join it to the previous frame."""
-        return bool(self.flags & layout.FLAG_DISCONTINUITY)
-
-    @property
-    def padded(self) -> bool:
-        """The source ended inside this frame; samples past ``valid_samples`` are zeros."""
-        return bool(self.flags & layout.FLAG_PADDED)
-
-    def __repr__(self) -> str:
-        return (
-            f"Frame(index={self.index}, vad_prob={self.vad_prob:.3f}, speech={self.speech}, "
-            f"rms={self.rms:.4f}, flags={self.flags:#x})"
-        )
 
 
 class _Closed:
@@ -377,31 +306,19 @@ class Reader:
             neg_threshold,
         )
 
-    async def aiter(self) -> AsyncIterator[Frame]:
+    def aiter(self) -> AsyncIterator[Frame]:
         """``async for frame in reader.aiter()``: the frames of ``for frame in reader``,
         awaited without blocking the event loop (the futex wait runs on a worker
         thread) and without polling."""
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(1, thread_name_prefix="v2m-aiter") as pool:
-            while True:
-                # A bounded wait, so a cancelled iteration frees its thread promptly.
-                frame = await loop.run_in_executor(pool, self._read, LIVENESS_INTERVAL_S)
-                if isinstance(frame, Frame):
-                    yield frame
-                elif frame is _CLOSED:
-                    return
+        from .aio import frames
 
-    async def autterances(self, **options: float) -> AsyncIterator["Utterance"]:
+        return frames(self)
+
+    def autterances(self, **options: float) -> AsyncIterator["Utterance"]:
         """``async for u in reader.autterances()``: :meth:`utterances` for asyncio apps."""
-        loop = asyncio.get_running_loop()
-        segments = self.utterances(**options)
-        done = object()
-        with ThreadPoolExecutor(1, thread_name_prefix="v2m-autterances") as pool:
-            while True:
-                utterance = await loop.run_in_executor(pool, next, segments, done)
-                if utterance is done:
-                    return
-                yield utterance  # type: ignore[misc]
+        from .aio import utterances
+
+        return utterances(self, **options)
 
     def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]:
         """One zero-copy, read-only view of ``count`` consecutive frames' samples.
