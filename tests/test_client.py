@@ -163,6 +163,10 @@ def test_a_reattaching_reader_follows_a_restarted_engine(ring_name: str) -> None
             pass
     assert time.monotonic() - started < 1.0
     plain.close()
+    with pytest.raises(ValueError, match="closed"):
+        plain.read(timeout=0.1)
+    # No engine yet: the follower's wait times out, and it keeps waiting on the next read.
+    assert follower.read(timeout=0.6) is None
 
     second = v2m.spawn(source="tone:880", name=ring_name, vad="energy")
     try:

@@ -110,6 +110,7 @@ class Reader:
         self.reattached = 0
         """Times this reader moved to a restarted engine's ring (``reattach=True``)."""
         self._gap = False
+        self._detached = False  # between engines, with reattach=True
         self._attach(time.monotonic() + wait)
         write_seq = self.write_seq
         self.start_index = write_seq if start == "latest" else max(0, write_seq - self.slots)
@@ -203,6 +204,12 @@ class Reader:
 
     def _read(self, timeout: Optional[float]) -> Frame | _Closed | None:
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._map is None:
+            if not (self.reattach and self._detached):
+                raise ValueError("the reader is closed")
+            # A reattaching reader whose last wait for the new engine timed out.
+            if not self._move_to_new_ring(deadline):
+                return None
         mask = self.slots - 1
         while True:
             # Load order matters: futex word, then write_seq, then state. A
@@ -363,6 +370,7 @@ class Reader:
 
     def close(self) -> None:
         """Unmaps the ring. Frames still referenced keep their memory alive."""
+        self._detached = False
         self._release_mapping()
 
     def _release_mapping(self) -> None:
@@ -414,21 +422,22 @@ class Reader:
                 if self._ready() or time.monotonic() >= deadline:
                     break
             except BaseException:
-                self.close()
+                self._release_mapping()
                 raise
-            self.close()
+            self._release_mapping()
             time.sleep(0.005)
         try:
             self._check_ready()
             self._make_views()
         except BaseException:
-            self.close()
+            self._release_mapping()
             raise
 
     def _move_to_new_ring(self, deadline: Optional[float]) -> bool:
         """After the engine died: waits for a new engine's ring under the same name and
         continues with its oldest frame. False if ``deadline`` passed first."""
         old_generation = self.info.generation
+        self._detached = True
         while True:
             self._release_mapping()
             try:
@@ -438,7 +447,9 @@ class Reader:
             except (NotFound, WriterGone):
                 pass
             if deadline is not None and time.monotonic() >= deadline:
+                self._release_mapping()
                 return False
+        self._detached = False
         self._next = self.start_index = max(0, self.write_seq - self.slots)
         self._gap = True
         self.reattached += 1
