@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -237,9 +238,28 @@ def test_async_utterances_match_blocking_ones(material: Tuple[Path, List[Tuple[i
         assert asyncio.run(collect()) == blocking
 
 
-def test_the_package_installs_into_a_fresh_venv(tmp_path: Path) -> None:
+def _oldest_python() -> str:
+    """Python 3.9 (the oldest the package supports) when this machine has it."""
+    for candidate in (
+        shutil.which("python3.9"),
+        os.path.expanduser("~/.pyenv/versions/3.9.18/bin/python"),
+    ):
+        if (
+            candidate
+            and subprocess.run(
+                [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 9)"],
+                capture_output=True,
+            ).returncode
+            == 0
+        ):
+            return candidate
+    return sys.executable
+
+
+@pytest.mark.parametrize("python", [sys.executable, _oldest_python()], ids=["current", "oldest"])
+def test_the_package_installs_into_a_fresh_venv(python: str, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run(
         [
             str(venv / "bin" / "pip"),
@@ -277,6 +297,29 @@ def test_the_package_installs_into_a_fresh_venv(tmp_path: Path) -> None:
         "LayoutError",
         "WriterGone",
     } <= set(info["names"])
+    # The installed package, not the tree, reads a real engine's frames and utterances.
+    smoke = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import asyncio, sys, v2m\n"
+            f"with v2m.spawn(source='file:{ROOT / 'assets' / 'speech.wav'}', speed='max', linger=3, vad='energy',"
+            f" engine={str(ENGINE)!r}) as e:\n"
+            "    with e.reader() as r:\n"
+            "        n = len(list(r.utterances()))\n"
+            "    async def frames():\n"
+            "        with e.reader() as r:\n"
+            "            return len([f async for f in r.aiter()])\n"
+            "    print(n, asyncio.run(frames()), sys.version_info[:2])\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert smoke.returncode == 0, smoke.stderr
+    utterances, frames = smoke.stdout.split()[:2]
+    assert int(frames) == 511 and int(utterances) >= 1
 
 
 @needs_speech
