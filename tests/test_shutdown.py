@@ -61,6 +61,8 @@ def test_a_finished_source_lingers_then_goes(ring_name: str, engines: Engines) -
     with v2m.Reader(ring_name, start="oldest", wait=5) as reader:
         frames = list(reader)  # a late reader still drains the closed ring
     assert len(frames) == 7 and frames[-1].padded
+    status = json.loads(run_engine("status", "--name", ring_name, "--json").stdout)
+    assert status["state"] == "closed" and status["alive"] and status["frames_written"] == 7
     assert engine.wait(10) == 0
     assert not ring_file(ring_name).exists()
 
