@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from typing import Callable, Iterator, List
 
 import numpy as np
 import pytest
+
+from wav_files import write_wav  # noqa: F401  (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = Path(os.environ.get("V2M_ENGINE", ROOT / "target" / "release" / "v2m-engine"))
@@ -79,36 +80,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
-
-
-def write_wav(
-    path: Path, samples: np.ndarray, rate: int, bits: int = 32, float_: bool = True
-) -> None:
-    """Writes ``samples`` (frames × channels, or frames) as a WAV file.
-
-    ``float_`` selects IEEE float (format 3, 32-bit); otherwise integer PCM of
-    ``bits`` bits (16, 24 or 32), with values scaled from [-1, 1).
-    """
-    data = np.asarray(samples)
-    channels = 1 if data.ndim == 1 else data.shape[1]
-    if float_:
-        payload, fmt, bits = data.astype("<f4").tobytes(), 3, 32
-    else:
-        scaled = np.round(data.astype(np.float64) * (1 << (bits - 1)))
-        ints = np.clip(scaled, -(1 << (bits - 1)), (1 << (bits - 1)) - 1).astype("<i4")
-        if bits == 16:
-            payload = ints.astype("<i2").tobytes()
-        elif bits == 24:
-            raw = ints.reshape(-1).astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3]
-            payload = raw.tobytes()
-        else:
-            payload = ints.tobytes()
-        fmt = 1
-    block = channels * bits // 8
-    header = b"RIFF" + struct.pack("<I", 36 + len(payload)) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, fmt, channels, rate, rate * block, block, bits)
-    header += b"data" + struct.pack("<I", len(payload))
-    path.write_bytes(header + payload)
 
 
 def noise_signal(seconds: float, rate: int = 16000, seed: int = 1) -> np.ndarray:

@@ -12,6 +12,8 @@ from typing import List
 
 import numpy as np
 
+import wav_files
+
 RATE = 16000
 FRAME = 512
 SENTENCES = [
@@ -67,12 +69,8 @@ def mix_at_snr(material: Material, snr_db: float) -> np.ndarray:
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
+    """16-bit mono PCM, as a recorded file would be."""
+    return wav_files.write_wav(path, np.clip(samples, -1, 1), rate, bits=16, float_=False)
 
 
 def score(predicted: np.ndarray, truth: np.ndarray, collar: int = 3) -> tuple[float, float]:

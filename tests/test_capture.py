@@ -97,6 +97,16 @@ class AlsaFixture:
             check=False,
         )
 
+    def start(self, ring_name: str, *args: str) -> subprocess.Popen[str]:
+        """`v2m-engine run` on the test devices. The VAD is off: the devices flood
+        faster than real time, and the VAD is not what these tests are about."""
+        return subprocess.Popen(
+            [str(ENGINE), "run", "--name", ring_name, "--linger", "5", "--vad", "off", *args],
+            env=self.env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def samples(self, name: str, channels: int) -> np.ndarray:
         data = np.fromfile(self.raw[name], dtype="<i2").astype(np.float32) / 32768
         return data.reshape(-1, channels)
@@ -110,24 +120,7 @@ def alsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlsaFixture]:
 def _capture(
     alsa: AlsaFixture, ring_name: str, *args: str
 ) -> tuple[np.ndarray, list[v2m.Frame], subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [
-            str(ENGINE),
-            "run",
-            "--name",
-            ring_name,
-            "--linger",
-            "5",
-            "--vad",  # the test device floods faster than real time; the VAD is not under test
-            "off",
-            "--capture-buffer-ms",
-            "60000",
-            *args,
-        ],
-        env=alsa.env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = alsa.start(ring_name, "--capture-buffer-ms", "60000", *args)
     try:
         with v2m.Reader(ring_name, start="oldest", wait=10, copy=True) as reader:
             frames = list(reader)
@@ -232,24 +225,8 @@ def test_a_full_capture_queue_counts_lost_samples_and_flags_the_gap(
     # The test device delivers far faster than real time; a 10 ms queue between
     # the callback and the DSP thread overflows, and the callback must drop
     # (never wait) and account for every sample it dropped.
-    expected = alsa.samples("v2mtest16", 1)[:, 0]
-    proc = subprocess.Popen(
-        [
-            str(ENGINE),
-            "run",
-            "--name",
-            ring_name,
-            "--linger",
-            "5",
-            "--capture-buffer-ms",
-            "10",
-            "--source",
-            "device:v2mtest16",
-            "--duration",
-            "60",
-        ],
-        env=alsa.env,
-        stderr=subprocess.DEVNULL,
+    proc = alsa.start(
+        ring_name, "--capture-buffer-ms", "10", "--source", "device:v2mtest16", "--duration", "60"
     )
     try:
         with v2m.Reader(ring_name, start="oldest", wait=10) as reader:

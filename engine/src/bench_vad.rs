@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::capture::CaptureOptions;
 use crate::cli::VadChoice;
-use crate::dsp::{downmix::downmix, framer::Framer, level, resample::Resampler};
+use crate::dsp::{level, pipeline::FramePipeline};
 use crate::error::EngineError;
 use crate::source::{self, SourceOptions, SourceSpec};
 use crate::vad::silero::{SessionTuning, SileroVad};
@@ -93,30 +93,20 @@ pub fn bench_vad(args: &BenchVadArgs) -> Result<(), EngineError> {
             )?)
         }
     };
-    // Gather the ring-rate frames first, so only VAD calls are timed.
+    // Gather the ring-rate frames first (the DSP chain `run` uses), so only VAD calls are timed.
     let channels = source.channels();
-    let mut resampler =
-        if source.rate() == args.rate { None } else { Some(Resampler::new(source.rate(), args.rate, 1024)?) };
+    let mut pipeline =
+        FramePipeline::new(source.rate(), channels, args.rate, args.frame as usize, 1024, 1024)?;
     let mut interleaved = vec![0.0f32; 1024 * channels];
-    let mut mono = vec![0.0f32; 1024];
     let mut frames: Vec<Vec<f32>> = Vec::new();
-    let mut framer = Framer::new(args.frame as usize);
     loop {
         let chunk = source.read(&mut interleaved)?;
         if chunk.frames == 0 {
             break;
         }
-        downmix(&interleaved[..chunk.frames * channels], channels, &mut mono[..chunk.frames]);
-        let mut collect = |s: &[f32]| framer.push(s, |f, _| frames.push(f.to_vec()));
-        match resampler.as_mut() {
-            Some(r) => r.push(&mono[..chunk.frames], &mut collect),
-            None => collect(&mono[..chunk.frames]),
-        }
+        pipeline.push(&interleaved[..chunk.frames * channels], |f, _| frames.push(f.to_vec()));
     }
-    if let Some(r) = resampler.as_mut() {
-        r.finish(&mut |s: &[f32]| framer.push(s, |f, _| frames.push(f.to_vec())));
-    }
-    framer.finish(|f, _, _| frames.push(f.to_vec()));
+    pipeline.finish(|f, _, _| frames.push(f.to_vec()));
 
     let mut probabilities = Vec::with_capacity(frames.len());
     let mut ns = Vec::with_capacity(frames.len());

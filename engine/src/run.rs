@@ -10,7 +10,7 @@ use v2m_layout::{Geometry, FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED,
 use crate::capture::CaptureOptions;
 use crate::cli::{RunArgs, Speed, VadChoice};
 use crate::clock;
-use crate::dsp::{downmix::downmix, framer::Framer, level, resample::Resampler};
+use crate::dsp::{level, pipeline::FramePipeline};
 use crate::error::EngineError;
 use crate::pacing::FrameClock;
 use crate::ring::{FrameMeta, RingConfig, RingWriter};
@@ -47,13 +47,15 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<(), EngineError> {
     };
     // Every input problem is found before the ring exists.
     let mut source = source::open(&args.source, args.rate, options, Arc::clone(&stop))?;
-    let resampler = match source.rate() == args.rate {
-        true => None,
-        false => {
-            let chunk = if source.is_live() { LIVE_RESAMPLER_CHUNK } else { READ_FRAMES };
-            Some(Resampler::new(source.rate(), args.rate, chunk)?)
-        }
-    };
+    let resampler_chunk = if source.is_live() { LIVE_RESAMPLER_CHUNK } else { READ_FRAMES };
+    let pipeline = FramePipeline::new(
+        source.rate(),
+        source.channels(),
+        args.rate,
+        args.frame as usize,
+        READ_FRAMES,
+        resampler_chunk,
+    )?;
     let frame_clock = match source.is_live() {
         true => FrameClock::live(source.rate(), args.rate),
         false => FrameClock::paced(args.speed, args.rate),
@@ -94,7 +96,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>) -> Result<(), EngineError> {
         stop: &stop,
     };
     let limit = args.duration.map(|s| (s * f64::from(source.rate())).round() as u64);
-    let ended = pump(source.as_mut(), resampler, &mut publisher, args.frame as usize, args.rate, limit)?;
+    let ended = pump(source.as_mut(), pipeline, &mut publisher, args.rate, limit)?;
     let published = publisher.writer.header().write_seq.load(Ordering::Relaxed);
     publisher.writer.close();
     eprintln!("v2m-engine: ring '{}' closed after {published} frames", args.name.as_str());
@@ -121,17 +123,14 @@ fn make_vad(args: &RunArgs) -> Result<(Box<dyn Vad>, u32), EngineError> {
 /// if the audio ended rather than being stopped.
 fn pump(
     source: &mut dyn Source,
-    mut resampler: Option<Resampler>,
+    mut pipeline: FramePipeline,
     publisher: &mut Publisher<'_>,
-    frame_samples: usize,
     ring_rate: u32,
     limit: Option<u64>,
 ) -> Result<bool, EngineError> {
     let channels = source.channels();
-    let ratio = f64::from(source.rate()) / f64::from(ring_rate);
+    let source_per_ring = f64::from(source.rate()) / f64::from(ring_rate);
     let mut interleaved = vec![0.0f32; READ_FRAMES * channels];
-    let mut mono = vec![0.0f32; READ_FRAMES];
-    let mut framer = Framer::new(frame_samples);
     let mut position = 0u64;
     while !publisher.stop.load(Ordering::Relaxed) && limit.is_none_or(|l| position < l) {
         let chunk = source.read(&mut interleaved)?;
@@ -144,32 +143,16 @@ fn pump(
             publisher.clock.anchor(position, capture_ns);
         }
         position += frames as u64;
-        let mono = &mut mono[..frames];
-        downmix(&interleaved[..frames * channels], channels, mono);
         let source: &dyn Source = source;
-        let mut to_frames = |samples: &[f32]| {
-            framer.push(samples, |frame, pos| {
-                let last = source_position_of(pos + frame.len() as u64 - 1, ratio);
-                publisher.frame(frame, pos, frame.len(), source.arrival_ns(last))
-            })
-        };
-        match resampler.as_mut() {
-            Some(r) => r.push(mono, &mut to_frames),
-            None => to_frames(mono),
-        }
+        pipeline.push(&interleaved[..frames * channels], |frame, pos| {
+            publisher.frame(frame, pos, frame.len(), source, source_per_ring)
+        });
     }
     if publisher.stop.load(Ordering::Relaxed) {
         return Ok(false);
     }
-    if let Some(r) = resampler.as_mut() {
-        r.finish(&mut |samples: &[f32]| {
-            framer.push(samples, |frame, pos| publisher.frame(frame, pos, frame.len(), None))
-        });
-    }
-    framer.finish(|frame, pos, valid| {
-        publisher.pending_flags |= FLAG_PADDED;
-        publisher.frame(frame, pos, valid, None);
-    });
+    let source: &dyn Source = source;
+    pipeline.finish(|frame, pos, valid| publisher.frame(frame, pos, valid, source, source_per_ring));
     Ok(true)
 }
 
@@ -208,11 +191,24 @@ impl Publisher<'_> {
     }
 
     /// `frame` starts at ring-sample `position`; its first `valid` samples are
-    /// audio; the source may know when its last sample arrived.
-    fn frame(&mut self, frame: &[f32], position: u64, valid: usize, arrival_ns: Option<u64>) {
+    /// audio (fewer: the source ended inside it). `source` may know when the
+    /// frame's last sample arrived.
+    fn frame(
+        &mut self,
+        frame: &[f32],
+        position: u64,
+        valid: usize,
+        source: &dyn Source,
+        source_per_ring: f64,
+    ) {
         let end = position + frame.len() as u64;
         self.clock.wait_for(end, self.stop);
-        let arrival_ns = arrival_ns.unwrap_or_else(|| self.clock.due_ns(end));
+        let arrival_ns = source
+            .arrival_ns(source_position_of(end - 1, source_per_ring))
+            .unwrap_or_else(|| self.clock.due_ns(end));
+        if valid < frame.len() {
+            self.pending_flags |= FLAG_PADDED;
+        }
         let flags = std::mem::take(&mut self.pending_flags);
         let level = level::measure(&frame[..valid]);
         let started = Instant::now();

@@ -4,4 +4,5 @@
 pub mod downmix;
 pub mod framer;
 pub mod level;
+pub mod pipeline;
 pub mod resample;
