@@ -27,7 +27,8 @@ stamp=.venv/.v2m-installed
 if [[ ! -f $stamp ]] || [[ -n $(find pyclient requirements-dev.txt -newer "$stamp" -type f -print -quit) ]]; then
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   rm -rf pyclient/build  # setuptools' in-tree build directory: never reuse a stale one
-  .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps ./pyclient
+  # Editable: tests and tools import the tree itself, never a stale copy.
+  .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps -e ./pyclient
   touch "$stamp"
 fi
 

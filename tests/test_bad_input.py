@@ -79,9 +79,9 @@ CORRUPTIONS = {
     "total size lies": (lambda d: _patch(d, 48, "<Q", len(d) + 4096), "truncated"),
     "slots not a power of two": (lambda d: _patch(d, 80, "<I", 12), "power of two"),
     "slots past the end": (lambda d: _patch(d, 80, "<I", 1 << 20), "inconsistent|truncated"),
-    "zero frame size": (lambda d: _patch(d, 72, "<I", 0), "zero"),
+    "zero frame size": (lambda d: _patch(d, 72, "<I", 0), "frame size 0"),
     "samples overlap metadata": (lambda d: _patch(d, 96, "<Q", 4096), "overlaps"),
-    "huge samples offset": (lambda d: _patch(d, 96, "<Q", (1 << 64) - 64), "truncated"),
+    "huge samples offset": (lambda d: _patch(d, 96, "<Q", (1 << 64) - 64), "overflows"),
     "unknown sample format": (lambda d: _patch(d, 76, "<I", 7), "sample format"),
     "unknown state": (lambda d: _patch(d, 28, "<I", 9), "state"),
 }

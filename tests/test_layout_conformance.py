@@ -38,3 +38,10 @@ def test_python_and_rust_agree_on_every_field() -> None:
         "silero": layout.VAD_SILERO,
     }
     assert rust["format_f32le"] == layout.FORMAT_F32LE
+    assert rust["limits"] == {
+        "rate": list(layout.RATE_RANGE),
+        "channels": layout.MAX_CHANNELS,
+        "frame_samples": layout.MAX_FRAME_SAMPLES,
+        "slots": layout.MAX_SLOTS,
+        "meta_stride": layout.MAX_META_STRIDE,
+    }

@@ -1,9 +1,24 @@
-//! The command line: `run`, `devices`, `status` (the contract in DESIGN.md).
+//! The command line: flags parsed into the domain's own value types and
+//! checked, then handed to `commands` as plain configuration. The CLI knows
+//! the domain; nothing in the domain knows the CLI.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
+use v2m_layout::{Geometry, RingConfig, VadConfig};
+
+use crate::commands::bench_vad::BenchVadConfig;
+use crate::commands::run::RunConfig;
+use crate::error::EngineError;
+use crate::log::Level;
+use crate::pacing::Speed;
 use crate::shm::RingName;
-use crate::source::SourceSpec;
+use crate::source::capture::{CaptureOptions, DEFAULT_BUFFER_MS, DEFAULT_PERIOD_MS};
+use crate::source::{SourceOptions, SourceSpec};
+use crate::vad::silero::{GraphOptimization, SessionTuning};
+use crate::vad::{VadChoice, VadSettings};
 
 /// v2m-engine: captures audio, runs voice-activity detection and publishes
 /// every frame into a lock-free shared-memory ring for Python readers.
@@ -13,13 +28,30 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Say only what went wrong (errors).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more (debug messages).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+impl Cli {
+    /// The log level the flags ask for.
+    pub fn log_level(&self) -> Level {
+        match (self.quiet, self.verbose) {
+            (true, _) => Level::Error,
+            (_, true) => Level::Debug,
+            _ => Level::Info,
+        }
+    }
 }
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Capture or replay audio into the ring /dev/shm/v2m-NAME until the source
-    /// ends or SIGINT/SIGTERM arrives.
+    /// ends or SIGINT/SIGTERM/SIGHUP arrives.
     Run(RunArgs),
     /// List capture devices, one a line.
     Devices {
@@ -41,7 +73,7 @@ pub enum Command {
     Layout,
     /// Time a VAD over a file's frames, without a ring (for bench/vad.py).
     #[command(hide = true)]
-    BenchVad(crate::bench_vad::BenchVadArgs),
+    BenchVad(BenchVadArgs),
 }
 
 /// Options of `run`.
@@ -62,15 +94,15 @@ pub struct RunArgs {
     /// Slots in the ring (a power of two, 2..=1048576).
     #[arg(long, default_value_t = 2048, value_parser = parse_slots)]
     pub slots: u32,
-    /// Voice-activity detector.
-    #[arg(long, value_enum, default_value_t = VadChoice::Silero)]
+    /// Voice-activity detector: silero | energy | off.
+    #[arg(long, default_value = "silero", value_parser = VadChoice::from_str)]
     pub vad: VadChoice,
     /// Silero ONNX model [default: $V2M_VAD_MODEL, then the project's models/silero_vad/].
     #[arg(long)]
-    pub vad_model: Option<std::path::PathBuf>,
+    pub vad_model: Option<PathBuf>,
     /// ONNX Runtime library libonnxruntime.so.1.31.1 [default: $ORT_DYLIB_PATH, then the project's .venv].
     #[arg(long)]
-    pub ort_lib: Option<std::path::PathBuf>,
+    pub ort_lib: Option<PathBuf>,
     /// Probability at which speech starts.
     #[arg(long, default_value_t = 0.5, value_parser = parse_probability)]
     pub vad_threshold: f32,
@@ -78,16 +110,16 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_probability)]
     pub vad_neg_threshold: Option<f32>,
     /// Milliseconds below the end threshold before the speech flag drops.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=60_000))]
     pub vad_min_silence_ms: u32,
-    /// Replay speed of file and synthetic sources: realtime, max, or a factor.
-    #[arg(long, default_value = "realtime", value_parser = parse_speed)]
+    /// Replay speed of file and synthetic sources: realtime, max, or a factor (0.01 to 1000).
+    #[arg(long, default_value = "realtime", value_parser = Speed::from_str)]
     pub speed: Speed,
     /// Start a file source over when it ends.
     #[arg(long = "loop")]
     pub looping: bool,
     /// Stop after this many seconds of source audio (any source).
-    #[arg(long, value_parser = parse_seconds)]
+    #[arg(long, value_parser = parse_duration)]
     pub duration: Option<f64>,
     /// Ask the capture device for this rate instead of --rate (the engine resamples).
     #[arg(long, value_parser = parse_rate)]
@@ -98,13 +130,13 @@ pub struct RunArgs {
     /// Audio per capture device buffer, in ms (smaller: less latency, more
     /// wake-ups; 0: the driver's default). 5 ms also keeps cpal's ALSA thread from
     /// spinning on PulseAudio's ALSA plugin, which it does with 10 ms and more.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    #[arg(long, default_value_t = DEFAULT_PERIOD_MS, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub device_buffer_ms: u32,
     /// Audio held between the capture callback and the DSP thread, in ms.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=600_000))]
+    #[arg(long, default_value_t = DEFAULT_BUFFER_MS, value_parser = clap::value_parser!(u32).range(10..=600_000))]
     pub capture_buffer_ms: u32,
-    /// Seconds a finished ring stays readable before it is removed.
-    #[arg(long, default_value_t = 2.0, value_parser = parse_seconds)]
+    /// Seconds a finished ring stays readable before it is removed (0 to 3600).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_linger)]
     pub linger: f64,
     /// Create the segment with mode 0640 instead of 0600.
     #[arg(long)]
@@ -115,24 +147,104 @@ pub struct RunArgs {
     pub die_with_parent: bool,
 }
 
-/// `--vad` choices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum VadChoice {
-    /// Silero VAD through ONNX Runtime.
-    Silero,
-    /// RMS against an adaptive noise floor.
-    Energy,
-    /// No VAD: probability 0, flag false.
-    Off,
+impl RunArgs {
+    /// The checked configuration `run` works from.
+    pub fn config(&self) -> Result<RunConfig, EngineError> {
+        let geometry = Geometry::new(self.rate, 1, self.frame, self.slots)
+            .map_err(|e| EngineError::BadInput(e.to_string()))?;
+        let neg_threshold = self.vad_neg_threshold.unwrap_or((self.vad_threshold - 0.15).max(0.0));
+        if neg_threshold > self.vad_threshold {
+            return Err(EngineError::BadInput(format!(
+                "--vad-neg-threshold {neg_threshold} is above --vad-threshold {}; it must be at or below it",
+                self.vad_threshold
+            )));
+        }
+        Ok(RunConfig {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            source_options: SourceOptions {
+                looping: self.looping,
+                capture: CaptureOptions {
+                    device_rate: self.device_rate,
+                    device_channels: self.device_channels,
+                    buffer_ms: self.capture_buffer_ms,
+                    period_ms: self.device_buffer_ms,
+                },
+            },
+            speed: self.speed,
+            duration: self.duration.map(Duration::from_secs_f64),
+            linger: Duration::from_secs_f64(self.linger),
+            ring: RingConfig {
+                geometry,
+                vad: VadConfig {
+                    kind: self.vad.kind(),
+                    threshold: self.vad_threshold,
+                    neg_threshold,
+                    min_silence_ms: self.vad_min_silence_ms,
+                },
+                source_speed: if self.source.is_live() { 1.0 } else { self.speed.header_value() },
+                source: self.source.to_string(),
+            },
+            group_readable: self.group_readable,
+            vad: VadSettings {
+                choice: self.vad,
+                model: self.vad_model.clone(),
+                ort_library: self.ort_lib.clone(),
+                tuning: SessionTuning::default(),
+            },
+        })
+    }
 }
 
-/// `--speed`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Speed {
-    /// As fast as the engine can go.
-    Max,
-    /// This many times real time (1.0 is real time).
-    Factor(f64),
+/// Options of `bench-vad`.
+#[derive(Args, Debug)]
+pub struct BenchVadArgs {
+    /// A file:PATH source.
+    #[arg(long)]
+    pub source: SourceSpec,
+    /// Ring sample rate.
+    #[arg(long, default_value_t = 16_000, value_parser = parse_rate)]
+    pub rate: u32,
+    /// Samples per frame.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub frame: u32,
+    /// Detector: silero | energy | off.
+    #[arg(long, default_value = "silero", value_parser = VadChoice::from_str)]
+    pub vad: VadChoice,
+    /// Silero model file.
+    #[arg(long)]
+    pub vad_model: Option<PathBuf>,
+    /// ONNX Runtime library.
+    #[arg(long)]
+    pub ort_lib: Option<PathBuf>,
+    /// Graph optimisation level: disable | level1 | level2 | level3 | all.
+    #[arg(long, default_value = "level3", value_parser = GraphOptimization::from_str)]
+    pub opt_level: GraphOptimization,
+    /// Use IoBinding.
+    #[arg(long)]
+    pub io_binding: bool,
+    /// Sleep this long before each frame (not timed), e.g. 32 to see the cost at
+    /// real-time cadence, where caches are cold; 0: back to back.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_interval_ms)]
+    pub interval_ms: f64,
+}
+
+impl BenchVadArgs {
+    /// The checked configuration `bench-vad` works from.
+    pub fn config(&self) -> BenchVadConfig {
+        BenchVadConfig {
+            source: self.source.clone(),
+            rate: self.rate,
+            frame: self.frame,
+            vad: VadSettings {
+                choice: self.vad,
+                model: self.vad_model.clone(),
+                ort_library: self.ort_lib.clone(),
+                tuning: SessionTuning { optimization: self.opt_level, io_binding: self.io_binding },
+            },
+            interval: Duration::from_secs_f64(self.interval_ms / 1000.0),
+        }
+    }
 }
 
 fn parse_rate(text: &str) -> Result<u32, String> {
@@ -162,20 +274,26 @@ fn parse_probability(text: &str) -> Result<f32, String> {
     }
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
+/// A number of seconds within `range` (which also rules out NaN and infinities).
+fn parse_seconds_in(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
-        _ => Err("a non-negative number of seconds is needed".into()),
+        Ok(s) if range.contains(&s) => Ok(s),
+        _ => Err(format!("a number of seconds from {} to {} is needed", range.start(), range.end())),
     }
 }
 
-fn parse_speed(text: &str) -> Result<Speed, String> {
-    match text {
-        "realtime" => Ok(Speed::Factor(1.0)),
-        "max" => Ok(Speed::Max),
-        _ => match text.parse::<f64>() {
-            Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
-            _ => Err("speed must be realtime, max, or a positive factor such as 4".into()),
-        },
+fn parse_linger(text: &str) -> Result<f64, String> {
+    parse_seconds_in(text, 0.0..=3600.0)
+}
+
+fn parse_duration(text: &str) -> Result<f64, String> {
+    // Ten million seconds is 115 days: enough for any run, far from overflowing.
+    parse_seconds_in(text, 0.0..=1e7)
+}
+
+fn parse_interval_ms(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ms) if (0.0..=10_000.0).contains(&ms) => Ok(ms),
+        _ => Err("an interval from 0 to 10000 ms is needed".into()),
     }
 }

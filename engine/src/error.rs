@@ -27,6 +27,9 @@ pub enum EngineError {
         /// What is wrong with it.
         error: v2m_layout::LayoutError,
     },
+    /// Standard output was closed by its reader (`| head`): the command ends
+    /// quietly, exit code 0.
+    OutputClosed,
     /// An operating-system call failed; exit code 1.
     System {
         /// What the engine was doing.
@@ -41,6 +44,7 @@ impl EngineError {
     pub fn exit_code(&self) -> i32 {
         match self {
             EngineError::BadInput(_) | EngineError::InUse { .. } => 2,
+            EngineError::OutputClosed => 0,
             _ => 1,
         }
     }
@@ -64,6 +68,7 @@ impl fmt::Display for EngineError {
                 "no ring named '{name}' (/dev/shm/v2m-{name}); start one with `v2m-engine run --name {name}`"
             ),
             EngineError::Layout { name, error } => write!(f, "ring '{name}': {error}"),
+            EngineError::OutputClosed => write!(f, "standard output was closed"),
             EngineError::System { what, error } => write!(f, "{what}: {error}"),
         }
     }

@@ -1,20 +1,22 @@
 //! v2m-engine: the sidecar that captures audio, runs VAD, and publishes every
 //! frame into a lock-free shared-memory ring for pure-Python readers.
+//!
+//! Data flows one way: `cli` → `commands` → stages (`source` → `dsp` → `vad`
+//! → `publish`) → `ring` → `shm` → the `v2m-layout` crate.
 
 #[cfg(test)]
 mod alloc_counter;
-mod bench_vad;
-mod capture;
 mod cli;
 mod clock;
+mod commands;
 mod dsp;
 mod error;
+mod log;
 mod pacing;
+mod publish;
 mod ring;
-mod run;
 mod shm;
 mod source;
-mod status;
 mod vad;
 
 use std::sync::atomic::AtomicBool;
@@ -23,24 +25,29 @@ use std::sync::Arc;
 use clap::Parser;
 
 use cli::{Cli, Command};
+use commands::{bench_vad, devices, layout, run, status};
 use error::EngineError;
 
 fn main() {
     let cli = Cli::parse();
+    log::show_up_to(cli.log_level());
     let result = match &cli.command {
-        Command::Run(args) => install_stop_signals()
-            .and_then(|stop| if args.die_with_parent { die_with_parent().map(|_| stop) } else { Ok(stop) })
-            .and_then(|stop| run::run(args, stop)),
-        Command::Devices { json } => capture::devices::print_devices(*json),
+        Command::Run(args) => args.config().and_then(|config| {
+            let stop = install_stop_signals()?;
+            if args.die_with_parent {
+                die_with_parent()?;
+            }
+            run::run(&config, stop)
+        }),
+        Command::Devices { json } => devices::devices(*json),
         Command::Status { name, json } => status::status(name, *json),
-        Command::BenchVad(args) => bench_vad::bench_vad(args),
-        Command::Layout => {
-            status::layout_json();
-            Ok(())
-        }
+        Command::BenchVad(args) => bench_vad::bench_vad(&args.config()),
+        Command::Layout => layout::layout(),
     };
     if let Err(error) = result {
-        eprintln!("v2m-engine: error: {error}");
+        if !matches!(error, EngineError::OutputClosed) {
+            log::error!("{error}");
+        }
         std::process::exit(error.exit_code());
     }
 }

@@ -1,10 +1,64 @@
 //! When each frame's first sample was captured, and (for replayed sources)
 //! when each frame is due.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::Speed;
 use crate::clock;
+
+/// How fast a file or synthetic source is replayed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// As fast as the engine can go.
+    Max,
+    /// This many times real time (1.0 is real time), within [`Speed::FACTORS`].
+    Factor(f64),
+}
+
+impl Speed {
+    /// Replay factors the engine accepts: slower than 1/100 or faster than
+    /// 1000× real time is not a pace but a mistake (`max` is there for "as fast
+    /// as possible"), and the frame deadlines stay far from overflowing.
+    pub const FACTORS: std::ops::RangeInclusive<f64> = 0.01..=1000.0;
+
+    /// The speed the header records: the factor, 0 for `Max`.
+    pub fn header_value(self) -> f32 {
+        match self {
+            Speed::Max => 0.0,
+            Speed::Factor(f) => f as f32,
+        }
+    }
+}
+
+impl FromStr for Speed {
+    type Err = String;
+
+    /// `realtime`, `max`, or a factor such as `4`.
+    fn from_str(text: &str) -> Result<Speed, String> {
+        match text {
+            "realtime" => Ok(Speed::Factor(1.0)),
+            "max" => Ok(Speed::Max),
+            _ => match text.parse::<f64>() {
+                Ok(f) if Speed::FACTORS.contains(&f) => Ok(Speed::Factor(f)),
+                _ => Err(format!(
+                    "speed must be realtime, max, or a factor from {} to {} (e.g. 4)",
+                    Speed::FACTORS.start(),
+                    Speed::FACTORS.end()
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Speed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Speed::Max => write!(f, "max"),
+            Speed::Factor(x) => write!(f, "{x}x"),
+        }
+    }
+}
 
 /// Frame timing: paced by the engine for files and synthetic sources, taken
 /// from the device for live capture.
@@ -105,6 +159,16 @@ mod tests {
         assert_eq!(clock.capture_ns(16_000), 5_000_000_000);
         // 512 ring samples later is 32 ms later.
         assert_eq!(clock.capture_ns(16_512), 5_032_000_000);
+    }
+
+    #[test]
+    fn speeds_parse_within_bounds() {
+        assert_eq!("realtime".parse::<Speed>(), Ok(Speed::Factor(1.0)));
+        assert_eq!("max".parse::<Speed>(), Ok(Speed::Max));
+        assert_eq!("4".parse::<Speed>(), Ok(Speed::Factor(4.0)));
+        for bad in ["1e-12", "0", "-1", "1e9", "inf", "NaN", "fast"] {
+            assert!(bad.parse::<Speed>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use crate::{CACHE_LINE, HEADER_SIZE, HEADER_USED};
+use crate::{RingConfig, CACHE_LINE, HEADER_SIZE, HEADER_USED};
 
 /// The first 4096 bytes of the segment.
 ///
@@ -140,23 +140,33 @@ impl Header {
         // SAFETY: every field of Header is an integer, float, byte array or
         // atomic integer, for all of which all-zero bytes are a valid value.
         let mut header: Box<Header> = unsafe { Box::new(std::mem::zeroed()) };
-        header.magic = crate::MAGIC;
-        header.version_major = crate::VERSION_MAJOR;
-        header.version_minor = crate::VERSION_MINOR;
-        header.header_size = HEADER_SIZE as u32;
+        header.set_identity();
         header
     }
 
-    /// Writes the format and section offsets of `g` (and `FORMAT_F32LE`) into
-    /// the header: the one place geometry becomes header fields.
+    /// Writes `magic`, this crate's layout version and `header_size`: what
+    /// makes a zeroed header a v2m header.
+    pub fn set_identity(&mut self) {
+        self.magic = crate::MAGIC;
+        self.version_major = crate::VERSION_MAJOR;
+        self.version_minor = crate::VERSION_MINOR;
+        self.header_size = HEADER_SIZE as u32;
+    }
+
+    /// Writes the ring's format, section offsets (and `FORMAT_F32LE`), VAD
+    /// configuration, replay speed and source text into the header: the one
+    /// place a [`RingConfig`] becomes header fields.
     ///
     /// ```
-    /// let g = v2m_layout::Geometry::new(16_000, 1, 512, 8).unwrap();
-    /// let mut h = v2m_layout::Header::new_zeroed();
-    /// h.set_geometry(&g);
-    /// assert_eq!((h.slot_count, h.total_size), (8, g.total_size));
+    /// use v2m_layout::{Geometry, Header, RingConfig, VadConfig, VadKind};
+    /// let geometry = Geometry::new(16_000, 1, 512, 8).unwrap();
+    /// let vad = VadConfig { kind: VadKind::Energy, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100 };
+    /// let mut h = Header::new_zeroed();
+    /// h.set_config(&RingConfig { geometry, vad, source_speed: 1.0, source: "tone:440".into() });
+    /// assert_eq!((h.slot_count, h.total_size, h.vad_kind), (8, geometry.total_size, 1));
     /// ```
-    pub fn set_geometry(&mut self, g: &crate::Geometry) {
+    pub fn set_config(&mut self, config: &RingConfig) {
+        let g = &config.geometry;
         self.total_size = g.total_size;
         self.sample_rate = g.sample_rate;
         self.channels = g.channels;
@@ -167,6 +177,12 @@ impl Header {
         self.meta_offset = g.meta_offset;
         self.samples_offset = g.samples_offset;
         self.slot_bytes = g.slot_bytes;
+        self.vad_kind = config.vad.kind.code();
+        self.vad_threshold = config.vad.threshold;
+        self.vad_neg_threshold = config.vad.neg_threshold;
+        self.vad_min_silence_ms = config.vad.min_silence_ms;
+        self.source_speed = config.source_speed;
+        self.set_source_text(&config.source);
     }
 
     /// The `source` field as text.

@@ -29,17 +29,21 @@
 //! assert_eq!(g.slot_bytes, 512 * 4);
 //! assert!(g.samples_offset % 4096 == 0);
 //! ```
-#![deny(missing_docs)]
 
+mod config;
 mod geometry;
 mod header;
+mod primitive;
+pub mod seqlock;
 mod slot;
 mod validate;
 
+pub use config::{RingConfig, VadConfig, VadKind};
 pub use geometry::Geometry;
 pub use header::{Header, Stats};
+pub use seqlock::FrameRecord;
 pub use slot::SlotMeta;
-pub use validate::{HeaderInfo, LayoutError};
+pub use validate::{HeaderInfo, LayoutError, StatsSnapshot};
 
 /// The first eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"V2MRING\0";
@@ -65,6 +69,8 @@ pub const MAX_SLOTS: u32 = 1 << 20;
 pub const MAX_FRAME_SAMPLES: u32 = 1 << 16;
 /// The largest channel count a writer creates.
 pub const MAX_CHANNELS: u32 = 16;
+/// The largest distance between metadata records a reader accepts.
+pub const MAX_META_STRIDE: u32 = 4096;
 /// The lowest and highest sample rates a writer accepts, in Hz.
 pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 1_000..=384_000;
 

@@ -1,9 +1,11 @@
 //! One slot's metadata record: the seqlock stamp and what describes the frame.
 
-use std::mem::{offset_of, size_of};
-use std::sync::atomic::{AtomicU32, AtomicU64};
-
+use crate::primitive::{AtomicU32, AtomicU64};
+#[cfg(not(loom))]
 use crate::SLOT_META_SIZE;
+use std::mem::offset_of;
+#[cfg(not(loom))]
+use std::mem::size_of;
 
 /// Metadata of the frame in one slot, one cache line.
 ///
@@ -11,6 +13,8 @@ use crate::SLOT_META_SIZE;
 /// storing: the writer's stores between the odd and the even stamp are
 /// `Relaxed`, and the stamp protocol (see `LAYOUT.md`) is what makes a
 /// reader's copy trustworthy. `f32` values are stored as their bits.
+///
+/// Written only through [`crate::seqlock::write_slot`].
 ///
 /// ```
 /// assert_eq!(std::mem::size_of::<v2m_layout::SlotMeta>(), 64);
@@ -45,6 +49,7 @@ pub struct SlotMeta {
     pub arrival_ns: AtomicU64,
 }
 
+#[cfg(not(loom))] // loom's atomics are larger than the real ones
 const _: () = {
     assert!(size_of::<SlotMeta>() == SLOT_META_SIZE);
     assert!(offset_of!(SlotMeta, stamp) == 0);
@@ -61,6 +66,24 @@ const _: () = {
 };
 
 impl SlotMeta {
+    /// A record never written (stamp 0), for building rings outside shared
+    /// memory (the loom model, tests).
+    pub fn new() -> SlotMeta {
+        SlotMeta {
+            stamp: AtomicU64::new(0),
+            index: AtomicU64::new(0),
+            capture_ns: AtomicU64::new(0),
+            publish_ns: AtomicU64::new(0),
+            vad_prob: AtomicU32::new(0),
+            speech: AtomicU32::new(0),
+            rms: AtomicU32::new(0),
+            peak: AtomicU32::new(0),
+            flags: AtomicU32::new(0),
+            valid_samples: AtomicU32::new(0),
+            arrival_ns: AtomicU64::new(0),
+        }
+    }
+
     /// `(name, offset, size)` of every named field, for the conformance test.
     ///
     /// ```
@@ -77,5 +100,11 @@ impl SlotMeta {
             stamp: 8, index: 8, capture_ns: 8, publish_ns: 8, vad_prob: 4, speech: 4,
             rms: 4, peak: 4, flags: 4, valid_samples: 4, arrival_ns: 8,
         )
+    }
+}
+
+impl Default for SlotMeta {
+    fn default() -> Self {
+        SlotMeta::new()
     }
 }

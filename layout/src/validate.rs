@@ -1,9 +1,18 @@
-//! Reading a header from untrusted bytes: every field is checked against the
-//! file size before anything is derived from it.
+//! Reading a header from untrusted bytes: every field is checked, with
+//! overflow-free arithmetic, before anything is derived from it. Field
+//! offsets come from the [`Header`] definition itself, never from literals.
+//! The Python reader implements the same rules (`LAYOUT.md` §3); a shared
+//! corpus of mutated headers in the tests proves the two accept exactly the
+//! same headers.
 
 use std::fmt;
+use std::mem::offset_of;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use crate::{Geometry, FORMAT_F32LE, HEADER_USED, MAGIC, SLOT_META_SIZE, STATE_CLOSED, VERSION_MAJOR};
+use crate::{
+    Geometry, Header, RingConfig, VadConfig, VadKind, FORMAT_F32LE, HEADER_USED, MAGIC, MAX_CHANNELS,
+    MAX_FRAME_SAMPLES, MAX_META_STRIDE, MAX_SLOTS, RATE_RANGE, SLOT_META_SIZE, STATE_CLOSED, VERSION_MAJOR,
+};
 
 /// Why a segment cannot be read as a version-1 ring.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,42 +67,69 @@ pub struct HeaderInfo {
     pub writer_pid: u32,
     /// `STATE_*`.
     pub state: u32,
-    /// Where the sections are.
-    pub geometry: Geometry,
+    /// Format, geometry and the engine's configuration.
+    pub config: RingConfig,
     /// Frames published.
     pub write_seq: u64,
-    /// `VAD_*`.
-    pub vad_kind: u32,
-    /// VAD start threshold.
-    pub vad_threshold: f32,
-    /// VAD end threshold.
-    pub vad_neg_threshold: f32,
-    /// VAD minimum silence in ms.
-    pub vad_min_silence_ms: u32,
-    /// Replay speed (0 = as fast as possible).
-    pub source_speed: f32,
-    /// The `--source` text.
-    pub source: String,
     /// CLOCK_MONOTONIC ns at creation.
     pub created_mono_ns: u64,
     /// CLOCK_REALTIME ns at creation.
     pub created_real_ns: u64,
-    /// `[device_overruns, samples_lost, source_restarts, discontinuities,
-    /// vad_ns_total, vad_ns_max, vad_frames, last_publish_ns]`.
-    pub stats: [u64; 8],
+    /// The engine's statistics counters.
+    pub stats: StatsSnapshot,
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
+/// The values of [`crate::Stats`] at the moment the header was read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Capture device overruns.
+    pub device_overruns: u64,
+    /// Samples lost before they reached the ring.
+    pub samples_lost: u64,
+    /// Source restarts.
+    pub source_restarts: u64,
+    /// Frames published with `FLAG_DISCONTINUITY`.
+    pub discontinuities: u64,
+    /// Total ns spent in the VAD.
+    pub vad_ns_total: u64,
+    /// Longest single VAD call in ns.
+    pub vad_ns_max: u64,
+    /// Frames the VAD ran on.
+    pub vad_frames: u64,
+    /// CLOCK_MONOTONIC ns of the most recent publish.
+    pub last_publish_ns: u64,
 }
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+
+/// A header field type and how its little-endian bytes decode.
+trait LeField {
+    type Value;
+    fn decode(bytes: &[u8]) -> Self::Value;
 }
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+
+macro_rules! le_field {
+    ($($field:ty => $value:ty),* $(,)?) => {$(
+        impl LeField for $field {
+            type Value = $value;
+            fn decode(bytes: &[u8]) -> $value {
+                <$value>::from_le_bytes(bytes[..size_of::<$value>()].try_into().expect("sized slice"))
+            }
+        }
+    )*};
 }
-fn f32_at(b: &[u8], off: usize) -> f32 {
-    f32::from_bits(u32_at(b, off))
+use std::mem::size_of;
+le_field!(u16 => u16, u32 => u32, u64 => u64, f32 => f32, AtomicU32 => u32, AtomicU64 => u64);
+
+/// Decodes the header field at `offset` with the type `_field` points to.
+fn decode<F: LeField>(bytes: &[u8], offset: usize, _field: fn(&Header) -> &F) -> F::Value {
+    F::decode(&bytes[offset..])
+}
+
+/// `field!(bytes, sample_rate)`: the header field's value, its offset and type
+/// taken from the `Header` definition.
+macro_rules! field {
+    ($bytes:expr, $($path:ident).+) => {
+        decode($bytes, offset_of!(Header, $($path).+), |h: &Header| &h.$($path).+)
+    };
 }
 
 fn invalid(why: String) -> LayoutError {
@@ -120,112 +156,126 @@ impl HeaderInfo {
         if have < HEADER_USED as u64 {
             return Err(LayoutError::Truncated { needed: HEADER_USED as u64, actual: have });
         }
-        let version = (u16_at(bytes, 8), u16_at(bytes, 10));
+        let version = (field!(bytes, version_major), field!(bytes, version_minor));
         if version.0 != VERSION_MAJOR {
             return Err(LayoutError::UnsupportedVersion { major: version.0, minor: version.1 });
         }
-        let header_size = u64::from(u32_at(bytes, 12));
+        let header_size = u64::from(field!(bytes, header_size));
         if header_size < HEADER_USED as u64 {
             return Err(invalid(format!("header size {header_size} is below {HEADER_USED}")));
         }
-        let total_size = u64_at(bytes, 48);
+        let total_size = field!(bytes, total_size);
         if total_size > file_len {
             return Err(LayoutError::Truncated { needed: total_size, actual: file_len });
         }
         if total_size < file_len {
             return Err(invalid(format!("header says {total_size} bytes but the segment has {file_len}")));
         }
-        let state = u32_at(bytes, 28);
+        let state = field!(bytes, state);
         if state > STATE_CLOSED {
             return Err(invalid(format!("unknown state {state}")));
         }
         let geometry = geometry_from(bytes, header_size, total_size)?;
-        let source_bytes = &bytes[192..320];
+        let source_bytes = &bytes[offset_of!(Header, source)..][..size_of::<[u8; 128]>()];
         let source_end = source_bytes.iter().position(|&c| c == 0).unwrap_or(source_bytes.len());
-        let mut stats = [0u64; 8];
-        for (i, s) in stats.iter_mut().enumerate() {
-            *s = u64_at(bytes, 448 + 8 * i);
-        }
         Ok(HeaderInfo {
             version,
-            generation: u64_at(bytes, 16),
-            writer_pid: u32_at(bytes, 24),
+            generation: field!(bytes, generation),
+            writer_pid: field!(bytes, writer_pid),
             state,
-            geometry,
-            write_seq: u64_at(bytes, 320),
-            vad_kind: u32_at(bytes, 128),
-            vad_threshold: f32_at(bytes, 132),
-            vad_neg_threshold: f32_at(bytes, 136),
-            vad_min_silence_ms: u32_at(bytes, 140),
-            source_speed: f32_at(bytes, 144),
-            source: String::from_utf8_lossy(&source_bytes[..source_end]).into_owned(),
-            created_mono_ns: u64_at(bytes, 32),
-            created_real_ns: u64_at(bytes, 40),
-            stats,
+            config: RingConfig {
+                geometry,
+                vad: VadConfig {
+                    kind: VadKind::from_code(field!(bytes, vad_kind)),
+                    threshold: field!(bytes, vad_threshold),
+                    neg_threshold: field!(bytes, vad_neg_threshold),
+                    min_silence_ms: field!(bytes, vad_min_silence_ms),
+                },
+                source_speed: field!(bytes, source_speed),
+                source: String::from_utf8_lossy(&source_bytes[..source_end]).into_owned(),
+            },
+            write_seq: field!(bytes, write_seq),
+            created_mono_ns: field!(bytes, created_mono_ns),
+            created_real_ns: field!(bytes, created_real_ns),
+            stats: StatsSnapshot {
+                device_overruns: field!(bytes, stats.device_overruns),
+                samples_lost: field!(bytes, stats.samples_lost),
+                source_restarts: field!(bytes, stats.source_restarts),
+                discontinuities: field!(bytes, stats.discontinuities),
+                vad_ns_total: field!(bytes, stats.vad_ns_total),
+                vad_ns_max: field!(bytes, stats.vad_ns_max),
+                vad_frames: field!(bytes, stats.vad_frames),
+                last_publish_ns: field!(bytes, stats.last_publish_ns),
+            },
         })
     }
 }
 
-/// Checks the geometry fields with overflow-free arithmetic: sections must lie
-/// inside the segment, in order, without overlapping.
+/// Checks the format and geometry fields: each within what a writer can
+/// create, sections inside the segment, in order, without overlapping.
 fn geometry_from(bytes: &[u8], header_size: u64, total_size: u64) -> Result<Geometry, LayoutError> {
     let g = Geometry {
-        sample_rate: u32_at(bytes, 64),
-        channels: u32_at(bytes, 68),
-        frame_samples: u32_at(bytes, 72),
-        slot_count: u32_at(bytes, 80),
-        meta_stride: u32_at(bytes, 84),
-        meta_offset: u64_at(bytes, 88),
-        samples_offset: u64_at(bytes, 96),
-        slot_bytes: u64_at(bytes, 104),
+        sample_rate: field!(bytes, sample_rate),
+        channels: field!(bytes, channels),
+        frame_samples: field!(bytes, frame_samples),
+        slot_count: field!(bytes, slot_count),
+        meta_stride: field!(bytes, meta_stride),
+        meta_offset: field!(bytes, meta_offset),
+        samples_offset: field!(bytes, samples_offset),
+        slot_bytes: field!(bytes, slot_bytes),
         total_size,
     };
-    let format = u32_at(bytes, 76);
+    let format = field!(bytes, sample_format);
     if format != FORMAT_F32LE {
         return Err(invalid(format!("unknown sample format {format}")));
     }
-    if g.sample_rate == 0 || g.channels == 0 || g.frame_samples == 0 {
-        return Err(invalid(format!(
-            "rate {} Hz, {} channels, {} samples per frame: none may be zero",
-            g.sample_rate, g.channels, g.frame_samples
-        )));
+    let mut problems = Vec::new();
+    if !RATE_RANGE.contains(&g.sample_rate) {
+        problems.push(format!(
+            "sample rate {} Hz is outside {}..={}",
+            g.sample_rate,
+            RATE_RANGE.start(),
+            RATE_RANGE.end()
+        ));
     }
-    if g.slot_count == 0 || !g.slot_count.is_power_of_two() {
-        return Err(invalid(format!("slot count {} is not a power of two", g.slot_count)));
+    if !(1..=MAX_CHANNELS).contains(&g.channels) {
+        problems.push(format!("channel count {} is outside 1..={MAX_CHANNELS}", g.channels));
     }
-    if (g.meta_stride as usize) < SLOT_META_SIZE || g.meta_stride % 8 != 0 {
-        return Err(invalid(format!("metadata stride {} is below 64 or unaligned", g.meta_stride)));
+    if !(1..=MAX_FRAME_SAMPLES).contains(&g.frame_samples) {
+        problems.push(format!("frame size {} is outside 1..={MAX_FRAME_SAMPLES}", g.frame_samples));
+    }
+    if !(2..=MAX_SLOTS).contains(&g.slot_count) || !g.slot_count.is_power_of_two() {
+        problems.push(format!("slot count {} is not a power of two in 2..={MAX_SLOTS}", g.slot_count));
+    }
+    if !(SLOT_META_SIZE as u32..=MAX_META_STRIDE).contains(&g.meta_stride) || g.meta_stride % 8 != 0 {
+        problems.push(format!(
+            "metadata stride {} is outside {SLOT_META_SIZE}..={MAX_META_STRIDE} or not a multiple of 8",
+            g.meta_stride
+        ));
     }
     if g.meta_offset < header_size || g.meta_offset % 64 != 0 {
-        return Err(invalid(format!(
-            "metadata offset {} overlaps the header or is unaligned",
-            g.meta_offset
-        )));
+        problems.push(format!("metadata offset {} overlaps the header or is unaligned", g.meta_offset));
     }
-    let expected_slot_bytes = u64::from(g.frame_samples) * u64::from(g.channels) * 4;
-    if g.slot_bytes != expected_slot_bytes {
-        return Err(invalid(format!(
+    let expected_slot_bytes =
+        u64::from(g.frame_samples).checked_mul(u64::from(g.channels)).and_then(|n| n.checked_mul(4));
+    if expected_slot_bytes != Some(g.slot_bytes) {
+        problems.push(format!(
             "slot size {} bytes does not match {} samples × {} channels × 4",
             g.slot_bytes, g.frame_samples, g.channels
-        )));
+        ));
     }
     let slots = u64::from(g.slot_count);
-    let meta_end = slots
-        .checked_mul(u64::from(g.meta_stride))
-        .and_then(|n| n.checked_add(g.meta_offset))
-        .ok_or_else(|| invalid("metadata section overflows".into()))?;
-    if meta_end > g.samples_offset || g.samples_offset % 64 != 0 {
-        return Err(invalid(format!(
-            "samples offset {} overlaps the metadata (which ends at {meta_end}) or is unaligned",
-            g.samples_offset
-        )));
+    let meta_end = slots.checked_mul(u64::from(g.meta_stride)).and_then(|n| n.checked_add(g.meta_offset));
+    if meta_end.is_none_or(|end| end > g.samples_offset) || g.samples_offset % 64 != 0 {
+        problems.push(format!("samples offset {} overlaps the metadata or is unaligned", g.samples_offset));
     }
-    let samples_end = slots
-        .checked_mul(g.slot_bytes)
-        .and_then(|n| n.checked_add(g.samples_offset))
-        .ok_or_else(|| invalid("samples section overflows".into()))?;
-    if samples_end > total_size {
-        return Err(LayoutError::Truncated { needed: samples_end, actual: total_size });
+    if !problems.is_empty() {
+        return Err(invalid(problems.join("; ")));
     }
-    Ok(g)
+    let samples_end = slots.checked_mul(g.slot_bytes).and_then(|n| n.checked_add(g.samples_offset));
+    match samples_end {
+        Some(end) if end <= total_size => Ok(g),
+        Some(end) => Err(LayoutError::Truncated { needed: end, actual: total_size }),
+        None => Err(invalid("the samples section overflows".into())),
+    }
 }

@@ -1,16 +1,27 @@
-//! Header validation against hand-corrupted headers.
+//! Header validation against hand-corrupted headers: each corruption is
+//! refused with the error that names what is wrong.
 
+use std::mem::offset_of;
 use std::sync::atomic::Ordering;
 
-use v2m_layout::{Geometry, Header, HeaderInfo, LayoutError, STATE_RUNNING};
+use v2m_layout::{Geometry, Header, HeaderInfo, LayoutError, RingConfig, VadConfig, VadKind, STATE_RUNNING};
+
+fn config(g: Geometry) -> RingConfig {
+    RingConfig {
+        geometry: g,
+        vad: VadConfig { kind: VadKind::Silero, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100 },
+        source_speed: 1.0,
+        source: "tone:440".into(),
+    }
+}
 
 /// A valid header for `g`, as the bytes a reader would see.
 fn header_bytes(g: &Geometry) -> Vec<u8> {
     let mut h = Header::new_zeroed();
-    h.set_geometry(g);
+    h.set_config(&config(*g));
     h.state.store(STATE_RUNNING, Ordering::Relaxed);
     h.write_seq.store(7, Ordering::Relaxed);
-    h.set_source_text("tone:440");
+    h.stats.samples_lost.store(3, Ordering::Relaxed);
     // SAFETY: Header is repr(C) plain data of size HEADER_SIZE; viewing it as
     // bytes for the length of this borrow is sound.
     let bytes = unsafe {
@@ -34,10 +45,10 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
 fn a_valid_header_round_trips() {
     let g = geometry();
     let info = HeaderInfo::parse(&header_bytes(&g), g.total_size).unwrap();
-    assert_eq!(info.geometry, g);
+    assert_eq!(info.config, config(g));
     assert_eq!(info.state, STATE_RUNNING);
     assert_eq!(info.write_seq, 7);
-    assert_eq!(info.source, "tone:440");
+    assert_eq!(info.stats.samples_lost, 3);
 }
 
 #[test]
@@ -70,30 +81,123 @@ fn a_short_file_is_truncated() {
     assert!(matches!(HeaderInfo::parse(&b, g.total_size - 4096), Err(LayoutError::Truncated { .. })));
 }
 
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Invalid(&'static str),
+    Truncated,
+}
+
 #[test]
-fn inconsistent_geometry_is_rejected() {
+fn inconsistent_geometry_is_rejected_with_the_right_error() {
     let g = geometry();
     type Corruption = Box<dyn Fn(&mut Vec<u8>)>;
-    let cases: Vec<(&str, Corruption)> = vec![
-        ("slots not a power of two", Box::new(|b| put_u32(b, 80, 12))),
-        ("zero rate", Box::new(|b| put_u32(b, 64, 0))),
-        ("unknown format", Box::new(|b| put_u32(b, 76, 9))),
-        ("meta inside header", Box::new(|b| put_u64(b, 88, 64))),
-        ("samples overlap meta", Box::new(|b| put_u64(b, 96, 4096 + 64))),
-        ("slot bytes wrong", Box::new(|b| put_u64(b, 104, 4))),
-        ("samples past end", Box::new(|b| put_u32(b, 80, 1 << 20))),
-        ("huge stride overflows", Box::new(|b| put_u32(b, 84, u32::MAX - 7))),
-        ("unknown state", Box::new(|b| put_u32(b, 28, 7))),
-        ("samples offset near u64::MAX", Box::new(|b| put_u64(b, 96, u64::MAX - 63))),
+    let cases: Vec<(&str, Corruption, Expect)> = vec![
+        (
+            "slots not a power of two",
+            Box::new(|b| put_u32(b, offset_of!(Header, slot_count), 12)),
+            Expect::Invalid("slot count 12"),
+        ),
+        (
+            "slots past the end of the file",
+            Box::new(|b| put_u32(b, offset_of!(Header, slot_count), 32)),
+            Expect::Truncated,
+        ),
+        (
+            "samples past the end of the file",
+            Box::new(|b| put_u64(b, offset_of!(Header, samples_offset), 8192 + 4096)),
+            Expect::Truncated,
+        ),
+        (
+            "one slot",
+            Box::new(|b| put_u32(b, offset_of!(Header, slot_count), 1)),
+            Expect::Invalid("slot count 1"),
+        ),
+        (
+            "zero rate",
+            Box::new(|b| put_u32(b, offset_of!(Header, sample_rate), 0)),
+            Expect::Invalid("sample rate 0"),
+        ),
+        (
+            "rate above the limit",
+            Box::new(|b| put_u32(b, offset_of!(Header, sample_rate), 1_000_000)),
+            Expect::Invalid("sample rate 1000000"),
+        ),
+        (
+            "too many channels",
+            Box::new(|b| put_u32(b, offset_of!(Header, channels), 17)),
+            Expect::Invalid("channel count 17"),
+        ),
+        (
+            "unknown format",
+            Box::new(|b| put_u32(b, offset_of!(Header, sample_format), 9)),
+            Expect::Invalid("sample format 9"),
+        ),
+        (
+            "meta inside header",
+            Box::new(|b| put_u64(b, offset_of!(Header, meta_offset), 64)),
+            Expect::Invalid("metadata offset 64"),
+        ),
+        (
+            "samples overlap meta",
+            Box::new(|b| put_u64(b, offset_of!(Header, samples_offset), 4096 + 64)),
+            Expect::Invalid("samples offset"),
+        ),
+        (
+            "slot bytes wrong",
+            Box::new(|b| put_u64(b, offset_of!(Header, slot_bytes), 4)),
+            Expect::Invalid("slot size 4"),
+        ),
+        (
+            "samples past end",
+            Box::new(|b| put_u32(b, offset_of!(Header, slot_count), 1 << 20)),
+            Expect::Invalid("samples offset"),
+        ),
+        (
+            "huge stride",
+            Box::new(|b| put_u32(b, offset_of!(Header, meta_stride), u32::MAX - 7)),
+            Expect::Invalid("metadata stride"),
+        ),
+        (
+            "unknown state",
+            Box::new(|b| put_u32(b, offset_of!(Header, state), 7)),
+            Expect::Invalid("unknown state 7"),
+        ),
+        (
+            "samples offset near u64::MAX",
+            Box::new(|b| put_u64(b, offset_of!(Header, samples_offset), u64::MAX - 63)),
+            Expect::Invalid("overflows"),
+        ),
+        (
+            "frame × channels × 4 wraps to the slot size 0",
+            Box::new(|b| {
+                put_u32(b, offset_of!(Header, frame_samples), 1 << 31);
+                put_u32(b, offset_of!(Header, channels), 1 << 31);
+                put_u64(b, offset_of!(Header, slot_bytes), 0);
+            }),
+            Expect::Invalid("frame size 2147483648"),
+        ),
+        (
+            "total size smaller than the file",
+            Box::new(|b| put_u64(b, offset_of!(Header, total_size), 4096)),
+            Expect::Invalid("header says 4096 bytes"),
+        ),
+        (
+            "header size below 512",
+            Box::new(|b| put_u32(b, offset_of!(Header, header_size), 100)),
+            Expect::Invalid("header size 100"),
+        ),
     ];
-    for (what, corrupt) in cases {
+    for (what, corrupt, expected) in cases {
         let mut b = header_bytes(&g);
         corrupt(&mut b);
         let got = HeaderInfo::parse(&b, g.total_size);
-        assert!(
-            matches!(got, Err(LayoutError::Invalid(_)) | Err(LayoutError::Truncated { .. })),
-            "{what}: {got:?}"
-        );
+        match (&got, &expected) {
+            (Err(LayoutError::Invalid(why)), Expect::Invalid(needle)) => {
+                assert!(why.contains(needle), "{what}: {why:?} does not mention {needle:?}")
+            }
+            (Err(LayoutError::Truncated { .. }), Expect::Truncated) => {}
+            _ => panic!("{what}: expected {expected:?}, got {got:?}"),
+        }
     }
 }
 
@@ -104,6 +208,17 @@ fn geometry_rejects_bad_formats() {
     assert!(Geometry::new(16_000, 1, 0, 16).is_err());
     assert!(Geometry::new(16_000, 1, 512, 1000).is_err());
     assert!(Geometry::new(16_000, 1, 512, 1).is_err());
+}
+
+#[test]
+fn every_geometry_a_writer_can_make_is_accepted() {
+    for (rate, channels, frame, slots) in
+        [(1_000, 1, 1, 2), (16_000, 1, 512, 2048), (384_000, 16, 65_536, 2), (8_000, 2, 160, 1 << 20)]
+    {
+        let g = Geometry::new(rate, channels, frame, slots).unwrap();
+        let info = HeaderInfo::parse(&header_bytes(&g), g.total_size).unwrap();
+        assert_eq!(info.config.geometry, g);
+    }
 }
 
 #[test]

@@ -12,22 +12,27 @@ VAD probability, speech flag and timestamps into ``/dev/shm/v2m-NAME``; a
 ...         print(frame.index, frame.speech)
 """
 
-from .errors import LayoutError, NotFound, UnsupportedPlatform, V2MError, WriterGone
-from .layout import (
-    FLAG_DEVICE_OVERRUN,
-    FLAG_DISCONTINUITY,
-    FLAG_PADDED,
-    FLAG_SOURCE_RESTART,
+from .errors import (
+    EngineFailed,
+    LayoutError,
+    NotARing,
+    NotFound,
+    PermissionDenied,
+    UnsupportedPlatform,
+    V2MError,
+    WriterGone,
 )
 from .frame import Frame
+from .layout import FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART
 from .reader import Reader, ring_path
-from .spawn import Engine, EngineFailed, find_engine, spawn
-from .utterances import Utterance
+from .spawn import Engine, find_engine, spawn
+from .utterances import Utterance, UtteranceOptions
 
 __all__ = [
     "Reader",
     "Frame",
     "Utterance",
+    "UtteranceOptions",
     "spawn",
     "Engine",
     "EngineFailed",
@@ -36,6 +41,8 @@ __all__ = [
     "V2MError",
     "NotFound",
     "LayoutError",
+    "NotARing",
+    "PermissionDenied",
     "WriterGone",
     "UnsupportedPlatform",
     "FLAG_DISCONTINUITY",

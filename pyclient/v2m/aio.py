@@ -5,33 +5,45 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Optional, Protocol
 
+from . import utterances as _utterances
 from .frame import Frame
-from .reader import LIVENESS_INTERVAL_S, _CLOSED
 
 if TYPE_CHECKING:
-    from .reader import Reader
-    from .utterances import Utterance
+    from typing_extensions import Unpack
+
+    from .utterances import Utterance, UtteranceOptions
+
+WAIT_S = 0.25
+"""Longest single wait on the worker thread, so a cancelled iteration frees it promptly."""
 
 
-async def frames(reader: "Reader") -> AsyncIterator[Frame]:
+class _Readable(_utterances.FrameSource, Protocol):
+    def read(self, timeout: Optional[float] = None) -> Optional[Frame]: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+
+async def frames(reader: _Readable) -> AsyncIterator[Frame]:
     """The frames of ``for frame in reader``, awaited."""
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(1, thread_name_prefix="v2m-aiter") as pool:
         while True:
-            # A bounded wait, so a cancelled iteration frees its thread promptly.
-            frame = await loop.run_in_executor(pool, reader._read, LIVENESS_INTERVAL_S)
-            if isinstance(frame, Frame):
+            frame = await loop.run_in_executor(pool, reader.read, WAIT_S)
+            if frame is not None:
                 yield frame
-            elif frame is _CLOSED:
+            elif reader.ended:
                 return
 
 
-async def utterances(reader: "Reader", **options: float) -> AsyncIterator["Utterance"]:
+async def utterances(
+    reader: _Readable, **options: Unpack[UtteranceOptions]
+) -> AsyncIterator[Utterance]:
     """The utterances of ``reader.utterances(**options)``, awaited."""
     loop = asyncio.get_running_loop()
-    segments = reader.utterances(**options)
+    segments = _utterances.utterances(reader, **options)
     done = object()
     with ThreadPoolExecutor(1, thread_name_prefix="v2m-autterances") as pool:
         while True:

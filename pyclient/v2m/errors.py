@@ -1,4 +1,4 @@
-"""Exceptions raised by the v2m reader, one class per thing that went wrong."""
+"""Every exception the v2m package raises, one class per thing that went wrong."""
 
 
 class V2MError(Exception):
@@ -14,9 +14,24 @@ class LayoutError(V2MError):
     major version, truncated or inconsistent header."""
 
 
+class NotARing(LayoutError):
+    """Something that is not a v2m ring sits at the ring's name: a directory,
+    a FIFO, a socket, a symbolic link or a device. The message names it."""
+
+
+class PermissionDenied(V2MError, PermissionError):
+    """The ring belongs to another user (or cannot be opened by this one).
+    Readers only trust rings owned by their own user unless told otherwise
+    (``Reader(..., owner=...)``)."""
+
+
 class WriterGone(V2MError):
     """The engine died without closing the ring."""
 
 
 class UnsupportedPlatform(V2MError):
     """The reader's memory-ordering assumptions do not hold on this machine."""
+
+
+class EngineFailed(V2MError):
+    """The engine could not be started, or exited before its ring was running."""

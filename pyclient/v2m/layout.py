@@ -24,6 +24,13 @@ HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
 SLOT_META_SIZE = 64
 
+# What an engine can create; a header outside these is refused (LAYOUT.md §3).
+RATE_RANGE = (1_000, 384_000)
+MAX_CHANNELS = 16
+MAX_FRAME_SAMPLES = 1 << 16
+MAX_SLOTS = 1 << 20
+MAX_META_STRIDE = 4096
+
 STATE_STARTING = 0
 STATE_RUNNING = 1
 STATE_CLOSED = 2
@@ -212,25 +219,36 @@ def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
         field("slot_bytes"),
     )
     problems = []
-    if rate == 0 or channels == 0 or frame == 0:
-        problems.append(f"rate {rate}, channels {channels}, frame {frame}: none may be zero")
-    if slots == 0 or slots & (slots - 1):
-        problems.append(f"slot count {slots} is not a power of two")
-    if stride < SLOT_META_SIZE or stride % 8:
-        problems.append(f"metadata stride {stride} is below {SLOT_META_SIZE} or unaligned")
+    if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+        problems.append(f"sample rate {rate} Hz is outside {RATE_RANGE[0]}..={RATE_RANGE[1]}")
+    if not 1 <= channels <= MAX_CHANNELS:
+        problems.append(f"channel count {channels} is outside 1..={MAX_CHANNELS}")
+    if not 1 <= frame <= MAX_FRAME_SAMPLES:
+        problems.append(f"frame size {frame} is outside 1..={MAX_FRAME_SAMPLES}")
+    if not 2 <= slots <= MAX_SLOTS or slots & (slots - 1):
+        problems.append(f"slot count {slots} is not a power of two in 2..={MAX_SLOTS}")
+    if not SLOT_META_SIZE <= stride <= MAX_META_STRIDE or stride % 8:
+        problems.append(
+            f"metadata stride {stride} is outside {SLOT_META_SIZE}..={MAX_META_STRIDE} "
+            "or not a multiple of 8"
+        )
     if meta_off < header_size or meta_off % 64:
         problems.append(f"metadata offset {meta_off} overlaps the header or is unaligned")
     if slot_bytes != frame * channels * 4:
-        problems.append(f"slot size {slot_bytes} != {frame} samples x {channels} channels x 4")
+        problems.append(
+            f"slot size {slot_bytes} bytes does not match {frame} samples x {channels} channels x 4"
+        )
     if meta_off + slots * stride > samples_off or samples_off % 64:
         problems.append(f"samples offset {samples_off} overlaps the metadata or is unaligned")
-    if not problems and samples_off + slots * slot_bytes > total:
-        raise LayoutError(
-            f"ring is truncated: samples end at {samples_off + slots * slot_bytes}, "
-            f"segment has {total} bytes"
-        )
     if problems:
         raise LayoutError("ring header is inconsistent: " + "; ".join(problems))
+    samples_end = samples_off + slots * slot_bytes
+    if samples_end >= 1 << 64:
+        raise LayoutError("ring header is inconsistent: the samples section overflows")
+    if samples_end > total:
+        raise LayoutError(
+            f"ring is truncated: samples end at {samples_end}, segment has {total} bytes"
+        )
 
     source = read_field(buffer, "source")
     assert isinstance(source, bytes)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
-import os
 import re
 import time
 from types import TracebackType
@@ -12,14 +10,16 @@ from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple, Type
 import numpy as np
 import numpy.typing as npt
 
-from . import layout
-from .errors import LayoutError, NotFound, WriterGone
+from . import aio, layout, utterances
+from .errors import NotFound, WriterGone
 from .frame import Frame
 from .futex import check_platform, futex_wait
-from .liveness import writer_alive
+from .mapping import RingMapping
 
 if TYPE_CHECKING:
-    from .utterances import Utterance
+    from typing_extensions import Unpack
+
+    from .utterances import Utterance, UtteranceOptions
 
 SHM_DIR = "/dev/shm"
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
@@ -39,13 +39,6 @@ def ring_path(name: str) -> str:
             "or '-', not starting with '.'"
         )
     return f"{SHM_DIR}/v2m-{name}"
-
-
-class _Closed:
-    """Sentinel: the ring closed and every frame has been read."""
-
-
-_CLOSED = _Closed()
 
 
 class Reader:
@@ -70,11 +63,18 @@ class Reader:
         the gap carries ``FLAG_DISCONTINUITY`` and :attr:`reattached` counts the
         moves. (A ring closed cleanly still ends the iteration.) Without it, a dead
         engine raises ``WriterGone`` within a second.
+    owner
+        The uid the ring must belong to; by default this process's own. Give the
+        engine's uid to read a ``--group-readable`` ring of another user.
 
     Raises
     ------
     NotFound
         No ring under that name.
+    NotARing
+        Something that is not a ring (a directory, FIFO, link, …) is at the name.
+    PermissionDenied
+        The ring belongs to another user.
     LayoutError
         The segment is not a version-1 ring, or its header is inconsistent.
     WriterGone
@@ -95,9 +95,9 @@ class Reader:
         wait: float = 0.0,
         copy: bool = False,
         reattach: bool = False,
+        owner: Optional[int] = None,
     ) -> None:
-        self._fd = -1
-        self._map: Optional[mmap.mmap] = None
+        self._ring: Optional[RingMapping] = None
         check_platform()
         if start not in ("latest", "oldest"):
             raise ValueError(f"start must be 'latest' or 'oldest', not {start!r}")
@@ -105,13 +105,16 @@ class Reader:
         self.path = ring_path(name)
         self.copy = copy
         self.reattach = reattach
+        self.owner = owner
         self.dropped = 0
         """Frames this reader lost because the writer overwrote them first."""
         self.reattached = 0
         """Times this reader moved to a restarted engine's ring (``reattach=True``)."""
         self._gap = False
         self._detached = False  # between engines, with reattach=True
-        self._attach(time.monotonic() + wait)
+        self._ended = False
+        self._ring = self._attach(time.monotonic() + wait)
+        self.info = self._ring.info
         write_seq = self.write_seq
         self.start_index = write_seq if start == "latest" else max(0, write_seq - self.slots)
         """The index of the first frame this reader was positioned at."""
@@ -151,15 +154,25 @@ class Reader:
 
     # ---- live state ------------------------------------------------------------------------
 
+    def _mapped(self) -> RingMapping:
+        if self._ring is None:
+            raise ValueError("the reader is closed")
+        return self._ring
+
     @property
     def write_seq(self) -> int:
         """Frames published so far (the newest has index ``write_seq - 1``)."""
-        return int(self._write_seq[0])
+        return int(self._mapped().write_seq[0])
 
     @property
     def closed(self) -> bool:
         """The engine closed the ring: no frame will follow the last one."""
-        return int(self._state[0]) == layout.STATE_CLOSED
+        return int(self._mapped().state[0]) == layout.STATE_CLOSED
+
+    @property
+    def ended(self) -> bool:
+        """The ring closed and this reader has returned every frame (iteration is over)."""
+        return self._ended
 
     @property
     def next_index(self) -> int:
@@ -168,19 +181,18 @@ class Reader:
 
     def writer_alive(self) -> bool:
         """True while the engine process holds the ring."""
-        return writer_alive(self._fd)
+        return self._mapped().writer_alive()
 
     def stats(self) -> dict[str, int]:
         """The engine's statistics counters (device overruns, VAD time, …)."""
-        if self._map is None:
-            raise ValueError("the reader is closed")
-        return {name: int(layout.read_field(self._map, name)) for name in layout.STATS_FIELDS}
+        return self._mapped().stats()
 
     @property
     def address_range(self) -> Tuple[int, int]:
         """``(start, end)`` addresses of the mapping, for checking zero-copy views."""
-        start = int(self._bytes.ctypes.data)
-        return start, start + len(self._bytes)
+        ring = self._mapped()
+        start = int(ring.bytes.ctypes.data)
+        return start, start + len(ring.bytes)
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -188,43 +200,40 @@ class Reader:
         return self
 
     def __next__(self) -> Frame:
-        frame = self._read(None)
-        if isinstance(frame, Frame):
-            return frame
-        raise StopIteration
+        frame = self.read(None)
+        if frame is None:
+            raise StopIteration
+        return frame
 
     def read(self, timeout: Optional[float] = None) -> Optional[Frame]:
         """The next frame, waiting up to ``timeout`` seconds (None: no limit).
 
-        Returns None on timeout or when the ring has closed and is drained
-        (check :attr:`closed` to tell them apart).
+        Returns None on timeout or when the ring has closed and every frame was
+        read; :attr:`ended` tells the two apart.
         """
-        frame = self._read(timeout)
-        return frame if isinstance(frame, Frame) else None
-
-    def _read(self, timeout: Optional[float]) -> Frame | _Closed | None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._map is None:
+        if self._ring is None:
             if not (self.reattach and self._detached):
                 raise ValueError("the reader is closed")
             # A reattaching reader whose last wait for the new engine timed out.
             if not self._move_to_new_ring(deadline):
                 return None
-        mask = self.slots - 1
         while True:
+            ring = self._mapped()
             # Load order matters: futex word, then write_seq, then state. A
             # publish or close after any of these loads changes the futex word,
             # so the wait below returns at once instead of missing it.
-            word = int(self._futex[0])
-            published = int(self._write_seq[0])
+            word = int(ring.futex[0])
+            published = int(ring.write_seq[0])
             index = self._next
             if index < published:
-                if published - index > self.slots:
+                slots = self.slots
+                if published - index > slots:
                     # Lapped: everything before the oldest slot is gone.
-                    self.dropped += published - self.slots - index
-                    index = published - self.slots
+                    self.dropped += published - slots - index
+                    index = published - slots
                 self._next = index + 1
-                frame = self._take(index, index & mask)
+                frame = self._take(index)
                 if frame is not None:
                     if self._gap:
                         frame.flags |= layout.FLAG_DISCONTINUITY
@@ -232,18 +241,19 @@ class Reader:
                     return frame
                 self.dropped += 1
                 continue
-            if int(self._state[0]) == layout.STATE_CLOSED:
-                if int(self._write_seq[0]) > index:
+            if int(ring.state[0]) == layout.STATE_CLOSED:
+                if int(ring.write_seq[0]) > index:
                     continue  # the final frames were published just before closing
-                return _CLOSED
+                self._ended = True
+                return None
             wait = LIVENESS_INTERVAL_S
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
                     return None
-            futex_wait(self._futex_address, word, wait)
-            if int(self._futex[0]) == word and not self.writer_alive():
-                if int(self._state[0]) != layout.STATE_CLOSED:
+            futex_wait(ring.futex_address, word, wait)
+            if int(ring.futex[0]) == word and not ring.writer_alive():
+                if int(ring.state[0]) != layout.STATE_CLOSED:
                     if not self.reattach:
                         raise WriterGone(
                             f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died "
@@ -252,47 +262,44 @@ class Reader:
                     if not self._move_to_new_ring(deadline):
                         return None
 
-    def _take(self, index: int, slot: int) -> Optional[Frame]:
-        """Reads frame ``index`` from ``slot`` under the seqlock; None if overwritten."""
+    def _take(self, index: int) -> Optional[Frame]:
+        """Reads frame ``index`` under the seqlock; None if overwritten."""
+        ring = self._mapped()
+        slot = index & (self.slots - 1)
         expected = 2 * index + 2
-        if int(self._stamps[slot]) != expected:
+        if int(ring.stamps[slot]) != expected:
             return None
-        meta = layout.SLOT_STRUCT.unpack_from(self._map, self._meta_offsets[slot])  # type: ignore[arg-type]
-        samples = self._samples[slot]
+        meta = ring.slot_meta(slot)
+        samples = ring.samples[slot]
         if self.copy:
             samples = samples.copy()
         # Second stamp load after the copies: on x86-64 loads are not reordered
         # with loads, and the calls in between keep the interpreter's order.
-        if int(self._stamps[slot]) != expected:
+        if int(ring.stamps[slot]) != expected:
             return None
-        return Frame(meta, samples, self._stamps, slot)
+        return Frame(meta, samples, ring.stamps, slot)
 
     def peek(self, index: int) -> Optional[Frame]:
         """Frame ``index`` if it is still in the ring (history or not yet read),
         without moving this reader; None if not published yet or overwritten."""
         if index < 0 or index >= self.write_seq:
             return None
-        return self._take(index, index & (self.slots - 1))
+        return self._take(index)
 
-    def utterances(
-        self,
-        min_speech_ms: float = 250,
-        min_silence_ms: float = 500,
-        speech_pad_ms: float = 300,
-        max_utterance_s: float = 30,
-        threshold: Optional[float] = None,
-        neg_threshold: Optional[float] = None,
-    ) -> Iterator["Utterance"]:
+    def utterances(self, **options: Unpack[UtteranceOptions]) -> Iterator[Utterance]:
         """Speech segments, ready for a recognizer, cut from the engine's per-frame VAD
         probability the way Silero's ``get_speech_timestamps`` cuts them.
 
+        Options (see :class:`v2m.UtteranceOptions`): ``min_speech_ms`` (250),
+        ``min_silence_ms`` (500), ``speech_pad_ms`` (300), ``max_utterance_s`` (30),
+        ``threshold`` and ``neg_threshold`` (the engine's, from the header).
+
         Speech starts at a frame whose probability reaches ``threshold`` and ends once
-        it has stayed below ``neg_threshold`` for ``min_silence_ms`` (defaults: the
-        engine's thresholds from the header); segments shorter than ``min_speech_ms``
-        are dropped; ``speech_pad_ms`` of audio is kept on each side (the leading pad
-        comes from the ring's history, so the first word is never cut off even when
-        the reader attached at speech onset; pads of neighbouring segments never
-        overlap); a segment longer than ``max_utterance_s`` is split.
+        it has stayed below ``neg_threshold`` for ``min_silence_ms``; segments shorter
+        than ``min_speech_ms`` are dropped; ``speech_pad_ms`` of audio is kept on each
+        side (the leading pad comes from the ring's history, so the first word is never
+        cut off even when the reader attached at speech onset; pads of neighbouring
+        segments never overlap); a segment longer than ``max_utterance_s`` is split.
 
         Yields :class:`v2m.Utterance` objects; ends when the ring closes.
 
@@ -301,31 +308,17 @@ class Reader:
         >>> for u in reader.utterances(min_silence_ms=300):  # doctest: +SKIP
         ...     text = model.transcribe(u.audio)
         """
-        from .utterances import utterances
-
-        return utterances(
-            self,
-            min_speech_ms,
-            min_silence_ms,
-            speech_pad_ms,
-            max_utterance_s,
-            threshold,
-            neg_threshold,
-        )
+        return utterances.utterances(self, **options)
 
     def aiter(self) -> AsyncIterator[Frame]:
         """``async for frame in reader.aiter()``: the frames of ``for frame in reader``,
         awaited without blocking the event loop (the futex wait runs on a worker
         thread) and without polling."""
-        from .aio import frames
+        return aio.frames(self)
 
-        return frames(self)
-
-    def autterances(self, **options: float) -> AsyncIterator["Utterance"]:
+    def autterances(self, **options: Unpack[UtteranceOptions]) -> AsyncIterator[Utterance]:
         """``async for u in reader.autterances()``: :meth:`utterances` for asyncio apps."""
-        from .aio import utterances
-
-        return utterances(self, **options)
+        return aio.utterances(self, **options)
 
     def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]:
         """One zero-copy, read-only view of ``count`` consecutive frames' samples.
@@ -351,18 +344,20 @@ class Reader:
             raise ValueError(
                 f"frames {first_index}..{first_index + count - 1} are not all in the ring"
             )
-        view = self._samples[first_slot : first_slot + count]
+        view = self._mapped().samples[first_slot : first_slot + count]
         return view.reshape(-1) if self.channels == 1 else view.reshape(-1, self.channels)
 
     def frames_valid(self, first_index: int, count: int) -> bool:
         """True if frames ``first_index .. first_index+count-1`` are all complete in the ring
         (False once the reader is closed)."""
-        if self._map is None:
+        ring = self._ring
+        if ring is None:
             return False
         if first_index < 0 or first_index + count > self.write_seq:
             return False
+        mask = self.slots - 1
         for index in range(first_index, first_index + count):
-            if int(self._stamps[index & (self.slots - 1)]) != 2 * index + 2:
+            if int(ring.stamps[index & mask]) != 2 * index + 2:
                 return False
         return True
 
@@ -371,21 +366,9 @@ class Reader:
     def close(self) -> None:
         """Unmaps the ring. Frames still referenced keep their memory alive."""
         self._detached = False
-        self._release_mapping()
-
-    def _release_mapping(self) -> None:
-        for attr in ("_write_seq", "_futex", "_state", "_stamps", "_samples", "_bytes"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:
-                pass  # views are still out there; the mapping goes when they do
-            self._map = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
 
     def __enter__(self) -> "Reader":
         return self
@@ -399,39 +382,36 @@ class Reader:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        if getattr(self, "_ring", None) is not None:
+            self.close()
 
-    # ---- setup -----------------------------------------------------------------------------
+    # ---- attaching -------------------------------------------------------------------------
 
-    def _attach(self, deadline: float) -> None:
+    def _attach(self, deadline: float) -> RingMapping:
         """Maps the ring once it exists, runs, and has a live (or finished) engine.
 
         A ring left by a dead engine is waited out until ``deadline``: the next
         engine under the same name replaces it.
         """
         while True:
-            self._fd, self._map = _open_mapping(self.path, self.name, deadline)
             try:
-                self.info = layout.parse_header(self._map)
-                state = np.frombuffer(
-                    self._map, np.uint32, count=1, offset=layout.HEADER_FIELDS["state"][0]
-                )
-                while int(state[0]) == layout.STATE_STARTING and time.monotonic() < deadline:
+                ring = RingMapping(self.path, self.name, self.owner)
+            except NotFound:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+                continue
+            try:
+                while int(ring.state[0]) == layout.STATE_STARTING and time.monotonic() < deadline:
                     time.sleep(0.001)
-                del state
-                if self._ready() or time.monotonic() >= deadline:
-                    break
+                if self._ready(ring) or time.monotonic() >= deadline:
+                    self._check_ready(ring)
+                    return ring
             except BaseException:
-                self._release_mapping()
+                ring.close()
                 raise
-            self._release_mapping()
+            ring.close()
             time.sleep(0.005)
-        try:
-            self._check_ready()
-            self._make_views()
-        except BaseException:
-            self._release_mapping()
-            raise
 
     def _move_to_new_ring(self, deadline: Optional[float]) -> bool:
         """After the engine died: waits for a new engine's ring under the same name and
@@ -439,97 +419,37 @@ class Reader:
         old_generation = self.info.generation
         self._detached = True
         while True:
-            self._release_mapping()
+            self.close()
+            self._detached = True
             try:
-                self._attach(time.monotonic() + LIVENESS_INTERVAL_S)
-                if self.info.generation != old_generation:
+                ring = self._attach(time.monotonic() + LIVENESS_INTERVAL_S)
+                if ring.info.generation != old_generation:
                     break
+                ring.close()
             except (NotFound, WriterGone):
                 pass
             if deadline is not None and time.monotonic() >= deadline:
-                self._release_mapping()
                 return False
+        self._ring, self.info = ring, ring.info
         self._detached = False
         self._next = self.start_index = max(0, self.write_seq - self.slots)
         self._gap = True
         self.reattached += 1
         return True
 
-    def _ready(self) -> bool:
-        assert self._map is not None
-        state = layout.read_field(self._map, "state")
+    @staticmethod
+    def _ready(ring: RingMapping) -> bool:
+        state = int(ring.state[0])
         if state == layout.STATE_STARTING:
             return False
-        return state == layout.STATE_CLOSED or writer_alive(self._fd)
+        return state == layout.STATE_CLOSED or ring.writer_alive()
 
-    def _check_ready(self) -> None:
-        assert self._map is not None
-        state = layout.read_field(self._map, "state")
+    def _check_ready(self, ring: RingMapping) -> None:
+        state = int(ring.state[0])
         if state == layout.STATE_STARTING:
             raise NotFound(f"ring {self.name!r} exists but its engine has not started running")
-        if state != layout.STATE_CLOSED and not writer_alive(self._fd):
+        if state != layout.STATE_CLOSED and not ring.writer_alive():
             raise WriterGone(
-                f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died without "
+                f"the engine (pid {ring.info.writer_pid}) of ring {self.name!r} died without "
                 "closing it; restart the engine (it removes the stale ring)"
             )
-
-    def _make_views(self) -> None:
-        info, mapping = self.info, self._map
-        assert mapping is not None
-
-        def header_word(name: str, dtype: type) -> npt.NDArray[np.generic]:
-            return np.frombuffer(mapping, dtype, count=1, offset=layout.HEADER_FIELDS[name][0])
-
-        # Every view derives from one np.frombuffer array: it holds a buffer export on
-        # the mmap, so the mapping cannot be closed (unmapped) while any frame, window
-        # or utterance still points into it. (np.ndarray(buffer=mmap) holds none.)
-        self._bytes = np.frombuffer(mapping, np.uint8)
-        self._write_seq = header_word("write_seq", np.uint64)
-        self._futex = header_word("futex", np.uint32)
-        self._futex_address = int(self._futex.ctypes.data)
-        self._state = header_word("state", np.uint32)
-        self._stamps: npt.NDArray[np.uint64] = np.ndarray(
-            (info.slot_count,),
-            np.uint64,
-            buffer=self._bytes,
-            offset=info.meta_offset,
-            strides=(info.meta_stride,),
-        )
-        self._meta_offsets = [
-            info.meta_offset + s * info.meta_stride for s in range(info.slot_count)
-        ]
-        shape: Tuple[int, ...] = (info.slot_count, info.frame_samples)
-        strides: Tuple[int, ...] = (info.slot_bytes, 4)
-        if info.channels > 1:
-            shape, strides = shape + (info.channels,), (info.slot_bytes, 4 * info.channels, 4)
-        self._samples: npt.NDArray[np.float32] = np.ndarray(
-            shape, np.float32, buffer=self._bytes, offset=info.samples_offset, strides=strides
-        )
-
-
-def _open_mapping(path: str, name: str, deadline: float) -> Tuple[int, mmap.mmap]:
-    """Opens and maps the segment read-only, waiting for it until ``deadline``."""
-    while True:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            break
-        except FileNotFoundError:
-            if time.monotonic() >= deadline:
-                raise NotFound(
-                    f"no ring named {name!r} ({path}); is the engine running? "
-                    f"start it with `v2m-engine run --name {name}`"
-                ) from None
-            time.sleep(0.005)
-    try:
-        size = os.fstat(fd).st_size
-        if size < layout.HEADER_USED:
-            head = os.pread(fd, 8, 0)
-            if len(head) == 8 and head != layout.MAGIC:
-                raise LayoutError(f"{path} is not a v2m ring (bad magic)")
-            raise LayoutError(
-                f"{path} is truncated: {size} bytes, the header alone needs {layout.HEADER_USED}"
-            )
-        return fd, mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
-    except BaseException:
-        os.close(fd)
-        raise

@@ -13,14 +13,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, List, Optional, Type, Union
 
-from .errors import NotFound, V2MError, WriterGone
+from .errors import EngineFailed, NotFound, WriterGone
 from .reader import Reader
 
 _names = itertools.count()
-
-
-class EngineFailed(V2MError):
-    """The engine could not be started, or exited before its ring was running."""
 
 
 def find_engine(engine: Union[str, os.PathLike[str], None] = None) -> str:

@@ -4,15 +4,75 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional, Protocol, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-from . import layout
+from .frame import Frame
+from .layout import HeaderInfo
 
 if TYPE_CHECKING:
-    from .reader import Reader
+    from typing_extensions import Unpack
+
+
+class UtteranceOptions(TypedDict, total=False):
+    """How :meth:`v2m.Reader.utterances` cuts speech; every key is optional.
+
+    Parameter meanings follow Silero's ``get_speech_timestamps``.
+    """
+
+    min_speech_ms: float
+    """Speech shorter than this is dropped (250)."""
+    min_silence_ms: float
+    """Silence that ends an utterance (500)."""
+    speech_pad_ms: float
+    """Audio kept on each side of the speech (300)."""
+    max_utterance_s: float
+    """Longer speech is split into pieces of at most this (30)."""
+    threshold: Optional[float]
+    """Probability at which speech starts (None: the engine's, from the header)."""
+    neg_threshold: Optional[float]
+    """Probability below which speech may end (None: the engine's)."""
+
+
+DEFAULTS: UtteranceOptions = {
+    "min_speech_ms": 250,
+    "min_silence_ms": 500,
+    "speech_pad_ms": 300,
+    "max_utterance_s": 30,
+    "threshold": None,
+    "neg_threshold": None,
+}
+
+
+class FrameSource(Protocol):
+    """What cutting utterances needs of a reader (:class:`v2m.Reader` is one)."""
+
+    info: HeaderInfo
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    @property
+    def frame_duration(self) -> float: ...
+
+    @property
+    def write_seq(self) -> int: ...
+
+    @property
+    def slots(self) -> int: ...
+
+    @property
+    def frame_samples(self) -> int: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def peek(self, index: int) -> Optional[Frame]: ...
+
+    def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]: ...
+
+    def frames_valid(self, first_index: int, count: int) -> bool: ...
 
 
 @dataclass(eq=False)  # identity equality: comparing audio arrays element-wise is not equality
@@ -45,7 +105,7 @@ class Utterance:
     frames: int
     dropped: int
     complete: bool
-    _reader: Optional["Reader"] = None
+    _reader: Optional[FrameSource] = None
 
     @property
     def duration(self) -> float:
@@ -66,24 +126,34 @@ class _Segment:
     complete: bool
 
 
-def utterances(
-    reader: "Reader",
-    min_speech_ms: float = 250,
-    min_silence_ms: float = 500,
-    speech_pad_ms: float = 300,
-    max_utterance_s: float = 30,
-    threshold: Optional[float] = None,
-    neg_threshold: Optional[float] = None,
-) -> Iterator[Utterance]:
+def checked(options: UtteranceOptions) -> UtteranceOptions:
+    """``options`` over the defaults; an unknown name is a TypeError, as for a function."""
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(
+            f"unknown utterance option(s) {', '.join(sorted(unknown))}; "
+            f"the options are {', '.join(DEFAULTS)}"
+        )
+    merged: UtteranceOptions = {**DEFAULTS, **options}
+    return merged
+
+
+def utterances(reader: FrameSource, **options: Unpack[UtteranceOptions]) -> Iterator[Utterance]:
     """Speech segments from ``reader``'s frames, as Silero's ``get_speech_timestamps``
-    cuts them (see :meth:`v2m.Reader.utterances` for the parameters)."""
+    cuts them (see :meth:`v2m.Reader.utterances` for the options)."""
+    o = checked(options)
+    return _segments(reader, o)
+
+
+def _segments(reader: FrameSource, o: UtteranceOptions) -> Iterator[Utterance]:
     frame_ms = 1000 * reader.frame_duration
+    threshold, neg_threshold = o["threshold"], o["neg_threshold"]
     thr = reader.info.vad_threshold if threshold is None else threshold
     neg = reader.info.vad_neg_threshold if neg_threshold is None else neg_threshold
-    min_speech = max(1, math.ceil(min_speech_ms / frame_ms))
-    min_silence = max(1, math.ceil(min_silence_ms / frame_ms))
-    pad = math.ceil(speech_pad_ms / frame_ms)
-    max_frames = max(1, int(max_utterance_s * 1000 / frame_ms))
+    min_speech = max(1, math.ceil(o["min_speech_ms"] / frame_ms))
+    min_silence = max(1, math.ceil(o["min_silence_ms"] / frame_ms))
+    pad = math.ceil(o["speech_pad_ms"] / frame_ms)
+    max_frames = max(1, int(o["max_utterance_s"] * 1000 / frame_ms))
 
     start: Optional[int] = None  # first frame of the speech being heard
     continued = False  # that speech continues a piece cut at max_utterance_s
@@ -144,7 +214,7 @@ def utterances(
         yield emit(_Segment(start, last_index + 1, complete=False), None)
 
 
-def _build(reader: "Reader", first: int, end: int, complete: bool) -> Utterance:
+def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utterance:
     """The utterance of frames ``first .. end-1``: zero-copy when they do not wrap."""
     count = max(1, end - first)
     slots, size = reader.slots, reader.frame_samples
@@ -173,6 +243,3 @@ def _build(reader: "Reader", first: int, end: int, complete: bool) -> Utterance:
         audio = audio[: (count - 1) * size + last.valid_samples]
     end_ns = start_ns + round(len(audio) / reader.sample_rate * 1e9)
     return Utterance(audio, start_ns, end_ns, first, count, dropped, complete, reader)
-
-
-__all__ = ["Utterance", "utterances", "layout"]

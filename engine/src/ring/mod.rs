@@ -2,4 +2,4 @@
 
 pub mod writer;
 
-pub use writer::{FrameMeta, RingConfig, RingWriter};
+pub use writer::{FrameMeta, RingWriter};

@@ -5,39 +5,17 @@
 //! is full it overwrites the oldest slot. Readers can never observe a torn
 //! frame as complete (seqlock per slot, see `layout/LAYOUT.md`).
 
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use v2m_layout::{
-    stamp_complete, stamp_writing, Geometry, Header, SlotMeta, FLAG_DISCONTINUITY, STATE_CLOSED,
-    STATE_RUNNING,
-};
+use v2m_layout::seqlock::{self, FrameRecord};
+use v2m_layout::{Geometry, Header, RingConfig, SlotMeta, FLAG_DISCONTINUITY, STATE_CLOSED, STATE_RUNNING};
 
 use crate::clock;
 use crate::error::EngineError;
 use crate::shm::{futex, RingName, Segment};
 
-/// What the header records about the engine's configuration.
-#[derive(Clone, Debug)]
-pub struct RingConfig {
-    /// Ring format and geometry.
-    pub geometry: Geometry,
-    /// `v2m_layout::VAD_*`.
-    pub vad_kind: u32,
-    /// Speech-start probability.
-    pub vad_threshold: f32,
-    /// Speech-end probability.
-    pub vad_neg_threshold: f32,
-    /// Silence before the flag drops, ms.
-    pub vad_min_silence_ms: u32,
-    /// Replay speed, 0 = as fast as possible.
-    pub source_speed: f32,
-    /// The `--source` text.
-    pub source: String,
-    /// Mode 0640 instead of 0600.
-    pub group_readable: bool,
-}
-
-/// Everything about a frame except its samples.
+/// Everything about a frame except its samples, its index and its publish
+/// time (the writer assigns those).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FrameMeta {
     /// CLOCK_MONOTONIC ns of the frame's first sample.
@@ -67,10 +45,15 @@ pub struct RingWriter {
 }
 
 impl RingWriter {
-    /// Creates and publishes the ring `name`, in state running.
-    pub fn create(name: &RingName, config: &RingConfig) -> Result<RingWriter, EngineError> {
+    /// Creates and publishes the ring `name`, in state running; mode 0640
+    /// instead of 0600 when `group_readable`.
+    pub fn create(
+        name: &RingName,
+        config: &RingConfig,
+        group_readable: bool,
+    ) -> Result<RingWriter, EngineError> {
         let g = config.geometry;
-        let segment = Segment::create(name, g.total_size, config.group_readable, |bytes| {
+        let segment = Segment::create(name, g.total_size, group_readable, |bytes| {
             // SAFETY: `bytes` is the whole private, page-aligned mapping, at
             // least HEADER_SIZE long, and nothing else references it yet.
             let header = unsafe { &mut *bytes.as_mut_ptr().cast::<Header>() };
@@ -108,43 +91,32 @@ impl RingWriter {
 
     /// Publishes one frame of `samples_per_frame()` samples and returns its index.
     ///
-    /// The seqlock write: odd stamp → data → even stamp (Release) →
-    /// `write_seq` (Release) → futex word → `FUTEX_WAKE`.
+    /// The seqlock write ([`seqlock::write_slot`]: odd stamp → data → even
+    /// stamp), then `write_seq` (Release) → futex word → `FUTEX_WAKE`.
     pub fn publish(&mut self, samples: &[f32], meta: &FrameMeta) -> u64 {
         debug_assert_eq!(samples.len(), self.geometry.samples_per_frame());
         let index = self.next_index;
         let slot = self.geometry.slot_of(index);
-        let record = self.slot_meta(slot);
-
-        record.stamp.store(stamp_writing(index), Ordering::Relaxed);
-        // The odd stamp must be visible before any data store below: a reader
-        // that sees new data then also sees a changed stamp and drops the frame.
-        fence(Ordering::Release);
-        for (dst, &src) in self.slot_samples(slot).iter().zip(samples) {
-            dst.store(src.to_bits(), Ordering::Relaxed);
-        }
-        let publish_ns = clock::monotonic_ns();
-        record.index.store(index, Ordering::Relaxed);
-        record.capture_ns.store(meta.capture_ns, Ordering::Relaxed);
-        record.publish_ns.store(publish_ns, Ordering::Relaxed);
-        record.vad_prob.store(meta.vad_prob.to_bits(), Ordering::Relaxed);
-        record.speech.store(u32::from(meta.speech), Ordering::Relaxed);
-        record.rms.store(meta.rms.to_bits(), Ordering::Relaxed);
-        record.peak.store(meta.peak.to_bits(), Ordering::Relaxed);
-        record.flags.store(meta.flags, Ordering::Relaxed);
-        record.valid_samples.store(meta.valid_samples, Ordering::Relaxed);
-        record.arrival_ns.store(meta.arrival_ns, Ordering::Relaxed);
-        // Release: a reader that loads this even stamp with Acquire sees all
-        // of the frame's stores above.
-        record.stamp.store(stamp_complete(index), Ordering::Release);
+        let record = FrameRecord {
+            index,
+            capture_ns: meta.capture_ns,
+            publish_ns: clock::monotonic_ns(),
+            vad_prob: meta.vad_prob,
+            speech: meta.speech,
+            rms: meta.rms,
+            peak: meta.peak,
+            flags: meta.flags,
+            valid_samples: meta.valid_samples,
+            arrival_ns: meta.arrival_ns,
+        };
+        seqlock::write_slot(self.slot_meta(slot), self.slot_samples(slot), samples, &record);
 
         let header = self.header();
         if meta.flags & FLAG_DISCONTINUITY != 0 {
             header.stats.discontinuities.fetch_add(1, Ordering::Relaxed);
         }
-        header.stats.last_publish_ns.store(publish_ns, Ordering::Relaxed);
-        // Release: a reader that sees write_seq > index also sees the slot complete.
-        header.write_seq.store(index + 1, Ordering::Release);
+        header.stats.last_publish_ns.store(record.publish_ns, Ordering::Relaxed);
+        seqlock::announce(&header.write_seq, index);
         header.futex.fetch_add(1, Ordering::Release);
         futex::wake_all(&header.futex);
         self.next_index = index + 1;
@@ -188,22 +160,12 @@ impl Drop for RingWriter {
 }
 
 fn fill_header(h: &mut Header, config: &RingConfig) {
-    let g = &config.geometry;
-    h.magic = v2m_layout::MAGIC;
-    h.version_major = v2m_layout::VERSION_MAJOR;
-    h.version_minor = v2m_layout::VERSION_MINOR;
-    h.header_size = v2m_layout::HEADER_SIZE as u32;
+    h.set_identity();
     h.generation = new_generation();
     h.writer_pid = std::process::id();
     h.created_mono_ns = clock::monotonic_ns();
     h.created_real_ns = clock::realtime_ns();
-    h.set_geometry(g);
-    h.vad_kind = config.vad_kind;
-    h.vad_threshold = config.vad_threshold;
-    h.vad_neg_threshold = config.vad_neg_threshold;
-    h.vad_min_silence_ms = config.vad_min_silence_ms;
-    h.source_speed = config.source_speed;
-    h.set_source_text(&config.source);
+    h.set_config(config);
     // The segment becomes visible under its name only after this, so readers
     // never see STARTING from this writer; they still handle it.
     h.state.store(STATE_RUNNING, Ordering::Relaxed);
@@ -226,18 +188,19 @@ mod tests {
     use super::*;
     use std::fs::File;
     use std::os::unix::fs::FileExt;
-    use v2m_layout::{HeaderInfo, FLAG_PADDED};
+    use v2m_layout::{stamp_complete, HeaderInfo, VadConfig, VadKind, FLAG_PADDED};
 
     fn config(slots: u32) -> RingConfig {
         RingConfig {
             geometry: Geometry::new(16_000, 1, 4, slots).unwrap(),
-            vad_kind: v2m_layout::VAD_ENERGY,
-            vad_threshold: 0.5,
-            vad_neg_threshold: 0.35,
-            vad_min_silence_ms: 100,
+            vad: VadConfig {
+                kind: VadKind::Energy,
+                threshold: 0.5,
+                neg_threshold: 0.35,
+                min_silence_ms: 100,
+            },
             source_speed: 1.0,
             source: "tone:440".into(),
-            group_readable: false,
         }
     }
 
@@ -257,7 +220,7 @@ mod tests {
     #[test]
     fn published_frames_are_complete_stamped_and_counted() {
         let name = name("publish");
-        let mut writer = RingWriter::create(&name, &config(4)).unwrap();
+        let mut writer = RingWriter::create(&name, &config(4), false).unwrap();
         let g = config(4).geometry;
         for i in 0..6u64 {
             let samples = [i as f32, 0.5, -0.5, 1.0];
@@ -297,9 +260,33 @@ mod tests {
     }
 
     #[test]
+    fn the_seqlock_reader_gets_back_what_was_published_and_nothing_overwritten() {
+        let name = name("readback");
+        let mut writer = RingWriter::create(&name, &config(4), false).unwrap();
+        for i in 0..6u64 {
+            let meta =
+                FrameMeta { capture_ns: 1000 + i, vad_prob: 0.25, valid_samples: 4, ..Default::default() };
+            writer.publish(&[i as f32, 1.0, 2.0, 3.0], &meta);
+        }
+        let mut out = [0.0f32; 4];
+        for i in 0..6u64 {
+            let slot = writer.geometry.slot_of(i);
+            let got = seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), i, &mut out);
+            match got {
+                None => assert!(i < 2, "frame {i} is still in the ring"),
+                Some(record) => {
+                    assert!(i >= 2, "frame {i} was overwritten");
+                    assert_eq!((record.index, record.capture_ns, record.vad_prob), (i, 1000 + i, 0.25));
+                    assert_eq!(out, [i as f32, 1.0, 2.0, 3.0]);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn closing_sets_the_state_and_bumps_the_futex_word() {
         let name = name("close");
-        let mut writer = RingWriter::create(&name, &config(4)).unwrap();
+        let mut writer = RingWriter::create(&name, &config(4), false).unwrap();
         let before = writer.header().futex.load(Ordering::Relaxed);
         writer.close();
         assert_eq!(writer.header().state.load(Ordering::Relaxed), STATE_CLOSED);
@@ -309,8 +296,8 @@ mod tests {
     #[test]
     fn a_live_owner_is_refused_and_a_dead_one_replaced() {
         let name = name("owner");
-        let writer = RingWriter::create(&name, &config(4)).unwrap();
-        match RingWriter::create(&name, &config(4)) {
+        let writer = RingWriter::create(&name, &config(4), false).unwrap();
+        match RingWriter::create(&name, &config(4), false) {
             Err(EngineError::InUse { pid, .. }) => assert_eq!(pid, std::process::id()),
             other => panic!("expected InUse, got {:?}", other.err()),
         }
@@ -327,7 +314,7 @@ mod tests {
         let copy = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, copy).unwrap();
-        let fresh = RingWriter::create(&name, &config(4)).unwrap();
+        let fresh = RingWriter::create(&name, &config(4), false).unwrap();
         assert_ne!(fresh.header().generation, generation);
     }
 
@@ -335,7 +322,7 @@ mod tests {
     fn the_segment_is_private_to_its_user() {
         use std::os::unix::fs::PermissionsExt;
         let name = name("mode");
-        let _writer = RingWriter::create(&name, &config(2)).unwrap();
+        let _writer = RingWriter::create(&name, &config(2), false).unwrap();
         let mode = std::fs::metadata(name.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }

@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::fcntl::{posix_fallocate, Flock, FlockArg};
 
 use crate::error::EngineError;
+use crate::log;
 
 /// Where POSIX shared memory lives on Linux.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -191,11 +192,7 @@ fn remove_if_stale(name: &RingName) -> Result<(), EngineError> {
     if owner_alive(&file)? {
         return Err(EngineError::InUse { name: name.as_str().into(), pid: owner_pid(name) });
     }
-    eprintln!(
-        "v2m-engine: removing stale ring '{}' left by dead engine pid {}",
-        name.as_str(),
-        owner_pid(name)
-    );
+    log::info!("removing stale ring '{}' left by dead engine pid {}", name.as_str(), owner_pid(name));
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),

@@ -3,6 +3,7 @@
 //! A source delivers interleaved `f32` samples at its own rate and channel
 //! count; the DSP stage downmixes and resamples them to the ring's format.
 
+pub mod capture;
 pub mod synth;
 pub mod wav;
 
@@ -12,8 +13,8 @@ use std::str::FromStr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::capture::{CaptureOptions, CaptureSource};
 use crate::error::EngineError;
+use capture::{CaptureOptions, CaptureSource};
 
 /// A `--source` value.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +31,13 @@ pub enum SourceSpec {
     Noise,
     /// Digital silence.
     Silence,
+}
+
+impl SourceSpec {
+    /// A capture device (its own clock and timestamps), rather than a replayed source.
+    pub fn is_live(&self) -> bool {
+        matches!(self, SourceSpec::Default | SourceSpec::Device(_))
+    }
 }
 
 impl FromStr for SourceSpec {
@@ -108,7 +116,7 @@ pub trait Source: Send {
 }
 
 /// How to open a source.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct SourceOptions {
     /// Start a file over when it ends.
     pub looping: bool,

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::EngineError;
+use crate::log;
 
 /// The model file the engine uses by default (see the README for why this variant).
 pub const DEFAULT_MODEL: &str = "silero_vad.onnx";
@@ -47,6 +48,7 @@ pub fn locate(model_flag: Option<&Path>, library_flag: Option<&Path>) -> Result<
         roots.iter().flat_map(|r| venv_ort_libraries(r)).collect(),
         HOW_TO_GET_ORT,
     )?;
+    log::debug!("Silero model {}, ONNX Runtime {}", model.display(), ort_library.display());
     Ok(SileroFiles { model, ort_library })
 }
 

@@ -1,5 +1,7 @@
 //! Turns per-frame probabilities into a stable speech flag.
 
+use v2m_layout::VadConfig;
+
 /// Speech starts when the probability reaches `threshold`; it ends after the
 /// probability stays below `neg_threshold` for `min_silence_frames` frames.
 /// The gap between the thresholds keeps the flag from chattering.
@@ -21,6 +23,12 @@ impl SpeechGate {
             speech: false,
             quiet_frames: 0,
         }
+    }
+
+    /// The gate a ring's header describes, for frames of `frame_ms` milliseconds.
+    pub fn from_config(vad: &VadConfig, frame_ms: f64) -> SpeechGate {
+        let min_silence_frames = (f64::from(vad.min_silence_ms) / frame_ms).ceil() as u32;
+        SpeechGate::new(vad.threshold, vad.neg_threshold, min_silence_frames)
     }
 
     /// Feeds one frame's probability and returns the flag for that frame.

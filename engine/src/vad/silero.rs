@@ -20,23 +20,62 @@ use super::assets::SileroFiles;
 use super::{Vad, VadInput};
 use crate::dsp::resample::Resampler;
 use crate::error::EngineError;
+use crate::log;
 
 /// Recurrent state shape: [2, batch 1, 128].
 const STATE_LEN: usize = 2 * 128;
 
 /// How the session is set up: the defaults are what the engine uses; the
 /// others exist so `v2m-engine bench-vad` can measure the alternatives.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionTuning {
     /// ONNX Runtime graph optimisation level.
-    pub optimization: GraphOptimizationLevel,
+    pub optimization: GraphOptimization,
     /// Bind inputs and outputs once (IoBinding) instead of passing them per run.
     pub io_binding: bool,
 }
 
-impl Default for SessionTuning {
-    fn default() -> Self {
-        SessionTuning { optimization: GraphOptimizationLevel::Level3, io_binding: false }
+/// ONNX Runtime's graph optimisation levels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GraphOptimization {
+    /// None.
+    Disable,
+    /// Basic.
+    Level1,
+    /// Extended.
+    Level2,
+    /// Layout (the engine's choice; see the README's VAD table).
+    #[default]
+    Level3,
+    /// All.
+    All,
+}
+
+impl GraphOptimization {
+    /// The names `FromStr` accepts.
+    pub const NAMES: [&'static str; 5] = ["disable", "level1", "level2", "level3", "all"];
+
+    fn ort(self) -> GraphOptimizationLevel {
+        match self {
+            GraphOptimization::Disable => GraphOptimizationLevel::Disable,
+            GraphOptimization::Level1 => GraphOptimizationLevel::Level1,
+            GraphOptimization::Level2 => GraphOptimizationLevel::Level2,
+            GraphOptimization::Level3 => GraphOptimizationLevel::Level3,
+            GraphOptimization::All => GraphOptimizationLevel::All,
+        }
+    }
+}
+
+impl std::str::FromStr for GraphOptimization {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let levels = [Self::Disable, Self::Level1, Self::Level2, Self::Level3, Self::All];
+        Self::NAMES
+            .iter()
+            .position(|&name| name == text)
+            .map(|i| levels[i])
+            .ok_or_else(|| format!("unknown optimisation level '{text}'; use {}", Self::NAMES.join(", ")))
     }
 }
 
@@ -63,17 +102,9 @@ pub struct SileroVad {
 }
 
 impl SileroVad {
-    /// Loads ONNX Runtime and the model; one intra-op and one inter-op thread.
-    pub fn new(files: &SileroFiles, ring_rate: u32) -> Result<SileroVad, EngineError> {
-        Self::tuned(files, ring_rate, SessionTuning::default())
-    }
-
-    /// [`SileroVad::new`] with a non-default session set-up.
-    pub fn tuned(
-        files: &SileroFiles,
-        ring_rate: u32,
-        tuning: SessionTuning,
-    ) -> Result<SileroVad, EngineError> {
+    /// Loads ONNX Runtime and the model for a `ring_rate` ring; one intra-op
+    /// and one inter-op thread, the session set up as `tuning` says.
+    pub fn new(files: &SileroFiles, ring_rate: u32, tuning: SessionTuning) -> Result<SileroVad, EngineError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             EngineError::BadInput(format!("--vad silero: {what}: {e}"))
         };
@@ -82,7 +113,7 @@ impl SileroVad {
             .with_name("v2m")
             .build()
             .map_err(|e| fail("cannot start ONNX Runtime", &e))?;
-        let session = build_session(&environment, &files.model, tuning.optimization)
+        let session = build_session(&environment, &files.model, tuning.optimization.ort())
             .map_err(|e| fail(&format!("cannot load {}", files.model.display()), &e))?;
         let model_rate = if ring_rate == 8_000 { 8_000 } else { 16_000 };
         let (window, context) = if model_rate == 16_000 { (512, 64) } else { (256, 32) };
@@ -166,9 +197,7 @@ impl SileroVad {
                 match self.infer() {
                     Ok(p) => self.last_probability = p,
                     Err(e) if !self.failed => {
-                        eprintln!(
-                            "v2m-engine: Silero VAD inference failed: {e}; keeping the last probability"
-                        );
+                        log::warning!("Silero VAD inference failed: {e}; keeping the last probability");
                         self.failed = true;
                     }
                     Err(_) => {}

@@ -17,9 +17,10 @@ use std::time::Duration;
 use cpal::traits::StreamTrait;
 use rtrb::{Consumer, RingBuffer};
 
+use super::{Chunk, Source, SourceSpec};
 use crate::clock;
 use crate::error::EngineError;
-use crate::source::{Chunk, Source, SourceSpec};
+use crate::log;
 use callback::{CallbackSink, CaptureShared, Mark};
 use devices::InputDevice;
 use stream::DeviceFormat;
@@ -35,6 +36,23 @@ pub struct CaptureOptions {
     pub buffer_ms: u32,
     /// Audio per device buffer (period), ms; 0: the driver's default.
     pub period_ms: u32,
+}
+
+/// Audio per device buffer by default, ms: short periods keep cpal's ALSA
+/// thread from spinning on PulseAudio's ALSA plugin (it does with 10 ms and more).
+pub const DEFAULT_PERIOD_MS: u32 = 5;
+/// Audio the queue between the callback and the DSP thread holds by default, ms.
+pub const DEFAULT_BUFFER_MS: u32 = 1000;
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            device_rate: None,
+            device_channels: None,
+            buffer_ms: DEFAULT_BUFFER_MS,
+            period_ms: DEFAULT_PERIOD_MS,
+        }
+    }
 }
 
 /// Timestamp marks the SPSC side channel holds (one per device buffer).
@@ -99,8 +117,8 @@ impl CaptureSource {
                 device.name, device.id
             ))
         })?;
-        eprintln!(
-            "v2m-engine: capturing from '{}' ({}) at {} Hz, {} channel(s), {}, {} frames per buffer",
+        log::info!(
+            "capturing from '{}' ({}) at {} Hz, {} channel(s), {}, {} frames per buffer",
             device.name,
             device.id,
             format.rate,
@@ -160,13 +178,13 @@ impl CaptureSource {
     /// `stop` is raised. The ring stays open meanwhile.
     fn reopen(&mut self, why: &str) {
         retire(self.stream.take());
-        eprintln!("v2m-engine: capture device '{}' {why}; reopening", self.device.name);
+        log::warning!("capture device '{}' {why}; reopening", self.device.name);
         let mut backoff = Duration::from_millis(100);
         while !self.stop.load(Ordering::Relaxed) {
             self.shared.failed.store(false, Ordering::Relaxed);
             match start(&self.device, self.format, self.buffer_ms, &self.shared) {
                 Ok((stream, samples, marks)) => {
-                    eprintln!("v2m-engine: capture device '{}' reopened", self.device.name);
+                    log::info!("capture device '{}' reopened", self.device.name);
                     (self.stream, self.samples, self.marks) = (Some(stream), samples, marks);
                     self.stream_base += self.position;
                     self.position = 0;
@@ -175,8 +193,8 @@ impl CaptureSource {
                     self.last_data_ns = clock::monotonic_ns();
                     return;
                 }
-                Err(e) => eprintln!(
-                    "v2m-engine: cannot reopen '{}': {e}; retrying in {} ms",
+                Err(e) => log::warning!(
+                    "cannot reopen '{}': {e}; retrying in {} ms",
                     self.device.name,
                     backoff.as_millis()
                 ),

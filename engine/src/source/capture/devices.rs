@@ -1,8 +1,7 @@
-//! Finding capture devices by name, and `v2m-engine devices`.
+//! The capture devices that open, and finding one by name.
 
 use cpal::traits::{DeviceTrait, HostTrait};
 use cpal::{Device, SampleFormat};
-use serde_json::json;
 
 use crate::error::EngineError;
 
@@ -138,41 +137,4 @@ pub fn find_device(pattern: &str) -> Result<InputDevice, EngineError> {
             )))
         }
     }
-}
-
-/// `v2m-engine devices`: every input device, one a line, the default marked.
-pub fn print_devices(as_json: bool) -> Result<(), EngineError> {
-    let devices = input_devices();
-    if as_json {
-        let list: Vec<_> = devices
-            .iter()
-            .map(|d| {
-                json!({
-                    "name": d.name, "id": d.id, "default": d.is_default,
-                    "channels": [d.channels.0, d.channels.1], "rates": [d.rates.0, d.rates.1],
-                    "formats": d.formats.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(list));
-        return Ok(());
-    }
-    if devices.is_empty() {
-        println!("no capture devices");
-    }
-    for d in &devices {
-        let formats: Vec<String> = d.formats.iter().map(|f| f.to_string()).collect();
-        println!(
-            "{} {} [{}]  {}-{} Hz, {}-{} channels, {}",
-            if d.is_default { "*" } else { " " },
-            d.name,
-            d.id,
-            d.rates.0,
-            d.rates.1,
-            d.channels.0,
-            d.channels.1,
-            formats.join(" ")
-        );
-    }
-    Ok(())
 }

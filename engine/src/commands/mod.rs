@@ -1,0 +1,9 @@
+//! One module per subcommand; each takes plain, checked values (the CLI
+//! builds them) and prints through [`output`].
+
+pub mod bench_vad;
+pub mod devices;
+pub mod layout;
+pub mod output;
+pub mod run;
+pub mod status;

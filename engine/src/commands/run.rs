@@ -1,0 +1,137 @@
+//! `v2m-engine run`: builds the stages (source → DSP → VAD → ring) from a
+//! [`RunConfig`] and pumps audio through them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use v2m_layout::RingConfig;
+
+use crate::clock;
+use crate::dsp::pipeline::FramePipeline;
+use crate::error::EngineError;
+use crate::log;
+use crate::pacing::{FrameClock, Speed};
+use crate::publish::Publisher;
+use crate::ring::RingWriter;
+use crate::shm::RingName;
+use crate::source::{self, Source, SourceOptions, SourceSpec};
+use crate::vad::{self, hysteresis::SpeechGate, VadSettings};
+
+/// Sample frames read from a source at a time.
+const READ_FRAMES: usize = 1024;
+/// Input chunk of the resampler for live sources: small, for low latency.
+const LIVE_RESAMPLER_CHUNK: usize = 96;
+
+/// Everything `run` needs, already checked (the CLI builds it).
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The ring's name.
+    pub name: RingName,
+    /// Where the audio comes from.
+    pub source: SourceSpec,
+    /// How to open it.
+    pub source_options: SourceOptions,
+    /// Replay speed of a file or synthetic source.
+    pub speed: Speed,
+    /// Stop after this much source audio.
+    pub duration: Option<Duration>,
+    /// How long a finished ring stays readable.
+    pub linger: Duration,
+    /// What the header records: format, VAD configuration, speed, source.
+    pub ring: RingConfig,
+    /// Create the segment group-readable.
+    pub group_readable: bool,
+    /// The detector to build.
+    pub vad: VadSettings,
+}
+
+/// Runs the engine until the source ends or `stop` is raised.
+pub fn run(config: &RunConfig, stop: Arc<AtomicBool>) -> Result<(), EngineError> {
+    let g = config.ring.geometry;
+    let vad = vad::build(&config.vad, g.sample_rate, g.frame_samples)?;
+    // Every input problem is found before the ring exists.
+    let mut source = source::open(&config.source, g.sample_rate, config.source_options, Arc::clone(&stop))?;
+    let resampler_chunk = if source.is_live() { LIVE_RESAMPLER_CHUNK } else { READ_FRAMES };
+    let pipeline = FramePipeline::new(
+        source.rate(),
+        source.channels(),
+        g.sample_rate,
+        g.frame_samples as usize,
+        READ_FRAMES,
+        resampler_chunk,
+    )?;
+    let frame_clock = match source.is_live() {
+        true => FrameClock::live(source.rate(), g.sample_rate),
+        false => FrameClock::paced(config.speed, g.sample_rate),
+    };
+    let gate = SpeechGate::from_config(&config.ring.vad, g.frame_ns() as f64 / 1e6);
+    let writer = RingWriter::create(&config.name, &config.ring, config.group_readable)?;
+    log::info!(
+        "ring '{}' ({}): {} → {} Hz mono, {}-sample frames, {} slots, vad {}",
+        config.name.as_str(),
+        config.name.path().display(),
+        config.source,
+        g.sample_rate,
+        g.frame_samples,
+        g.slot_count,
+        config.vad.choice,
+    );
+    let mut publisher = Publisher::new(writer, vad, gate, frame_clock, &stop);
+    let limit = config.duration.map(|d| (d.as_secs_f64() * f64::from(source.rate())).round() as u64);
+    let ended = pump(source.as_mut(), pipeline, &mut publisher, g.sample_rate, limit)?;
+    let published = publisher.writer.header().write_seq.load(Ordering::Relaxed);
+    publisher.writer.close();
+    log::info!("ring '{}' closed after {published} frames", config.name.as_str());
+    if ended {
+        linger(config.linger, &stop);
+    }
+    Ok(())
+    // Dropping the writer unlinks the segment.
+}
+
+/// Moves audio from the source to the publisher until the source ends, the
+/// `limit` (in source sample frames) is reached, or `stop` is raised; true
+/// if the audio ended rather than being stopped.
+fn pump(
+    source: &mut dyn Source,
+    mut pipeline: FramePipeline,
+    publisher: &mut Publisher<'_>,
+    ring_rate: u32,
+    limit: Option<u64>,
+) -> Result<bool, EngineError> {
+    let channels = source.channels();
+    let source_per_ring = f64::from(source.rate()) / f64::from(ring_rate);
+    let mut interleaved = vec![0.0f32; READ_FRAMES * channels];
+    let mut position = 0u64;
+    while !publisher.stop.load(Ordering::Relaxed) && limit.is_none_or(|l| position < l) {
+        let chunk = source.read(&mut interleaved)?;
+        let frames = limit.map_or(chunk.frames, |l| chunk.frames.min((l - position) as usize));
+        if frames == 0 {
+            break;
+        }
+        publisher.note_chunk_faults(&chunk);
+        if let Some(capture_ns) = chunk.capture_ns {
+            publisher.clock.anchor(position, capture_ns);
+        }
+        position += frames as u64;
+        let source: &dyn Source = source;
+        pipeline.push(&interleaved[..frames * channels], |frame, pos| {
+            publisher.frame(frame, pos, frame.len(), source, source_per_ring)
+        });
+    }
+    if publisher.stop.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
+    let source: &dyn Source = source;
+    pipeline.finish(|frame, pos, valid| publisher.frame(frame, pos, valid, source, source_per_ring));
+    Ok(true)
+}
+
+/// Keeps a finished ring readable for `duration` so late readers can drain it.
+fn linger(duration: Duration, stop: &AtomicBool) {
+    let until = clock::monotonic_ns() + duration.as_nanos() as u64;
+    while !stop.load(Ordering::Relaxed) && clock::monotonic_ns() < until {
+        clock::sleep_until((clock::monotonic_ns() + 20_000_000).min(until));
+    }
+}

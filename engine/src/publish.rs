@@ -1,0 +1,104 @@
+//! The last stage of `run`: paces each frame, measures its level, runs the
+//! VAD and the speech gate, and publishes it into the ring.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use v2m_layout::{FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART};
+
+use crate::dsp::level;
+use crate::pacing::FrameClock;
+use crate::ring::{FrameMeta, RingWriter};
+use crate::source::{Chunk, Source};
+use crate::vad::{hysteresis::SpeechGate, Vad, VadInput};
+
+/// Turns frames into published ring slots.
+pub struct Publisher<'a> {
+    /// The ring.
+    pub writer: RingWriter,
+    vad: Box<dyn Vad>,
+    gate: SpeechGate,
+    /// When each frame is due and was captured.
+    pub clock: FrameClock,
+    /// Flags for the next frame published.
+    pending_flags: u32,
+    /// Raised by SIGINT/SIGTERM: pacing waits end early.
+    pub stop: &'a AtomicBool,
+}
+
+impl<'a> Publisher<'a> {
+    /// A publisher writing into `writer`.
+    pub fn new(
+        writer: RingWriter,
+        vad: Box<dyn Vad>,
+        gate: SpeechGate,
+        clock: FrameClock,
+        stop: &'a AtomicBool,
+    ) -> Publisher<'a> {
+        Publisher { writer, vad, gate, clock, pending_flags: 0, stop }
+    }
+
+    /// Counts what went wrong before a chunk and flags the next frame.
+    pub fn note_chunk_faults(&mut self, chunk: &Chunk) {
+        if chunk.restarted {
+            self.pending_flags |= FLAG_DISCONTINUITY | FLAG_SOURCE_RESTART;
+            self.writer.count(|s| &s.source_restarts, 1);
+        }
+        if chunk.lost_frames > 0 {
+            self.pending_flags |= FLAG_DISCONTINUITY;
+            self.writer.count(|s| &s.samples_lost, chunk.lost_frames);
+        }
+        if chunk.overruns > 0 {
+            self.pending_flags |= FLAG_DISCONTINUITY | FLAG_DEVICE_OVERRUN;
+            self.writer.count(|s| &s.device_overruns, chunk.overruns);
+        }
+    }
+
+    /// `frame` starts at ring-sample `position`; its first `valid` samples are
+    /// audio (fewer: the source ended inside it). `source` may know when the
+    /// frame's last sample arrived; `source_per_ring` converts ring positions
+    /// to source positions.
+    pub fn frame(
+        &mut self,
+        frame: &[f32],
+        position: u64,
+        valid: usize,
+        source: &dyn Source,
+        source_per_ring: f64,
+    ) {
+        let end = position + frame.len() as u64;
+        self.clock.wait_for(end, self.stop);
+        let arrival_ns = source
+            .arrival_ns(source_position_of(end - 1, source_per_ring))
+            .unwrap_or_else(|| self.clock.due_ns(end));
+        if valid < frame.len() {
+            self.pending_flags |= FLAG_PADDED;
+        }
+        let flags = std::mem::take(&mut self.pending_flags);
+        let level = level::measure(&frame[..valid]);
+        let started = Instant::now();
+        let vad_prob = self.vad.probability(&VadInput {
+            samples: frame,
+            level,
+            discontinuity: flags & FLAG_DISCONTINUITY != 0,
+        });
+        self.writer.record_vad_time(started.elapsed().as_nanos() as u64);
+        let meta = FrameMeta {
+            capture_ns: self.clock.capture_ns(position),
+            vad_prob,
+            speech: self.gate.update(vad_prob),
+            rms: level.rms,
+            peak: level.peak,
+            flags,
+            valid_samples: valid as u32,
+            arrival_ns,
+        };
+        self.writer.publish(frame, &meta);
+    }
+}
+
+/// The source sample frame that ring sample `ring_position` was made from
+/// (the resampler's delay is removed, so the two line up in time).
+fn source_position_of(ring_position: u64, source_per_ring: f64) -> u64 {
+    (ring_position as f64 * source_per_ring).ceil() as u64
+}

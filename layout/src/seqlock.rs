@@ -1,0 +1,114 @@
+//! The slot seqlock of `LAYOUT.md` §6: the only code that writes a frame into
+//! a slot and the reference implementation of reading one back.
+//!
+//! One writer, any number of readers. The writer never waits: it marks the
+//! slot odd, stores the data, marks it even. A reader copies under two loads
+//! of the stamp and keeps the copy only if both show the frame it wanted
+//! complete; otherwise the frame was overwritten and is reported lost. The
+//! engine's `RingWriter`, the Rust readers and the loom model all call these
+//! functions, so the model checks exactly what ships.
+
+use crate::primitive::{fence, AtomicU32, AtomicU64, Ordering};
+use crate::{stamp_complete, stamp_writing, SlotMeta};
+
+/// Everything a slot says about its frame, besides the samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrameRecord {
+    /// Frame index.
+    pub index: u64,
+    /// CLOCK_MONOTONIC ns of the frame's first sample.
+    pub capture_ns: u64,
+    /// CLOCK_MONOTONIC ns at which the writer published the frame.
+    pub publish_ns: u64,
+    /// VAD probability.
+    pub vad_prob: f32,
+    /// VAD flag after hysteresis.
+    pub speech: bool,
+    /// RMS of the valid samples.
+    pub rms: f32,
+    /// Peak absolute sample.
+    pub peak: f32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// Real samples per channel; the rest is padding.
+    pub valid_samples: u32,
+    /// When the engine received the frame's last sample.
+    pub arrival_ns: u64,
+}
+
+/// Writes frame `record.index` into one slot: odd stamp, Release fence,
+/// samples and record (Relaxed), even stamp (Release).
+///
+/// `samples` is the slot's sample area and `frame` exactly as long. Wait-free;
+/// only the ring's single writer may call it.
+pub fn write_slot(meta: &SlotMeta, samples: &[AtomicU32], frame: &[f32], record: &FrameRecord) {
+    debug_assert_eq!(samples.len(), frame.len());
+    meta.stamp.store(stamp_writing(record.index), Ordering::Relaxed);
+    // The odd stamp must be visible before any data store below: a reader
+    // that sees new data then also sees a changed stamp and drops the frame.
+    fence(Ordering::Release);
+    for (dst, &src) in samples.iter().zip(frame) {
+        dst.store(src.to_bits(), Ordering::Relaxed);
+    }
+    meta.index.store(record.index, Ordering::Relaxed);
+    meta.capture_ns.store(record.capture_ns, Ordering::Relaxed);
+    meta.publish_ns.store(record.publish_ns, Ordering::Relaxed);
+    meta.vad_prob.store(record.vad_prob.to_bits(), Ordering::Relaxed);
+    meta.speech.store(u32::from(record.speech), Ordering::Relaxed);
+    meta.rms.store(record.rms.to_bits(), Ordering::Relaxed);
+    meta.peak.store(record.peak.to_bits(), Ordering::Relaxed);
+    meta.flags.store(record.flags, Ordering::Relaxed);
+    meta.valid_samples.store(record.valid_samples, Ordering::Relaxed);
+    meta.arrival_ns.store(record.arrival_ns, Ordering::Relaxed);
+    // Release: a reader that loads this even stamp with Acquire sees all of
+    // the frame's stores above.
+    meta.stamp.store(stamp_complete(record.index), Ordering::Release);
+}
+
+/// Makes frames up to `index` visible to readers: `write_seq ← index + 1` (Release),
+/// after [`write_slot`] completed frame `index`.
+pub fn announce(write_seq: &AtomicU64, index: u64) {
+    // Release: a reader that sees write_seq > index also sees the slot complete.
+    write_seq.store(index + 1, Ordering::Release);
+}
+
+/// Frames published so far (`write_seq`, Acquire).
+pub fn published(write_seq: &AtomicU64) -> u64 {
+    write_seq.load(Ordering::Acquire)
+}
+
+/// Copies frame `index` out of its slot into `out` (as long as the slot's
+/// samples); `None` if the slot does not hold that frame or the writer
+/// overwrote it during the copy. The caller has seen `published() > index`.
+pub fn read_slot(meta: &SlotMeta, samples: &[AtomicU32], index: u64, out: &mut [f32]) -> Option<FrameRecord> {
+    let before = meta.stamp.load(Ordering::Acquire);
+    if before != stamp_complete(index) {
+        return None;
+    }
+    for (dst, src) in out.iter_mut().zip(samples) {
+        *dst = f32::from_bits(src.load(Ordering::Relaxed));
+    }
+    let record = FrameRecord {
+        index: meta.index.load(Ordering::Relaxed),
+        capture_ns: meta.capture_ns.load(Ordering::Relaxed),
+        publish_ns: meta.publish_ns.load(Ordering::Relaxed),
+        vad_prob: f32::from_bits(meta.vad_prob.load(Ordering::Relaxed)),
+        speech: meta.speech.load(Ordering::Relaxed) != 0,
+        rms: f32::from_bits(meta.rms.load(Ordering::Relaxed)),
+        peak: f32::from_bits(meta.peak.load(Ordering::Relaxed)),
+        flags: meta.flags.load(Ordering::Relaxed),
+        valid_samples: meta.valid_samples.load(Ordering::Relaxed),
+        arrival_ns: meta.arrival_ns.load(Ordering::Relaxed),
+    };
+    // Acquire fence: the copy above is ordered before the stamp's second load,
+    // so a copy that raced with an overwrite sees the stamp changed.
+    fence(Ordering::Acquire);
+    (meta.stamp.load(Ordering::Relaxed) == before).then_some(record)
+}
+
+/// Whether the slot still holds frame `index` complete: the check a zero-copy
+/// reader repeats after using a view (`Frame.valid()` in Python).
+pub fn still_holds(meta: &SlotMeta, index: u64) -> bool {
+    fence(Ordering::Acquire);
+    meta.stamp.load(Ordering::Relaxed) == stamp_complete(index)
+}
