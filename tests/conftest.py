@@ -89,3 +89,51 @@ def noise_signal(seconds: float, rate: int = 16000, seed: int = 1) -> np.ndarray
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session")
+def real_segment() -> bytes:
+    """The bytes of a real, closed ring (16 slots of 512 samples, 4 frames of silence)."""
+    name = f"pytest-template-{os.getpid()}"
+    pool = Engines()
+    proc = pool.start(
+        "--name",
+        name,
+        "--source",
+        "silence",
+        "--slots",
+        "16",
+        "--duration",
+        "0.1",
+        "--speed",
+        "max",
+        "--linger",
+        "10",
+        "--vad",
+        "off",
+    )
+    try:
+        wait_for(lambda: ring_file(name).exists(), what="template ring")
+        import v2m
+
+        with v2m.Reader(name, start="oldest", wait=5) as reader:
+            list(reader)
+        return ring_file(name).read_bytes()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(5)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+OTHER_UID = 65534
+"""A uid that is not ours (nobody), for files planted as another user's."""
+
+
+def can_chown() -> bool:
+    return os.geteuid() == 0

@@ -7,10 +7,11 @@ import struct
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pytest
 
 import v2m
-from conftest import Engines, noise_signal, ring_file, run_engine, wait_for, write_wav
+from conftest import noise_signal, ring_file, run_engine, write_wav
 
 
 def test_a_missing_ring_is_not_found() -> None:
@@ -21,35 +22,6 @@ def test_a_missing_ring_is_not_found() -> None:
 def test_a_bad_name_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="ring name"):
         v2m.Reader("../etc/passwd")
-
-
-@pytest.fixture(scope="module")
-def real_segment(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The bytes of a real, closed ring (16 slots of 512 samples)."""
-    name = "pytest-bad-template"
-    pool = Engines()
-    proc = pool.start(
-        "--name",
-        name,
-        "--source",
-        "silence",
-        "--slots",
-        "16",
-        "--duration",
-        "0.1",
-        "--speed",
-        "max",
-        "--linger",
-        "10",
-    )
-    try:
-        wait_for(lambda: ring_file(name).exists(), what="template ring")
-        with v2m.Reader(name, start="oldest", wait=5) as reader:
-            list(reader)
-        return ring_file(name).read_bytes()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(5)
 
 
 @pytest.fixture
@@ -96,7 +68,7 @@ def test_a_corrupt_ring_is_a_layout_error(
     with pytest.raises(v2m.LayoutError, match=message):
         v2m.Reader(ring_name)
     status = run_engine("status", "--name", ring_name)
-    assert status.returncode == 1 and "ring" in status.stderr
+    assert status.returncode in (1, 2) and "ring" in status.stderr
 
 
 def test_a_newer_minor_version_is_accepted(
@@ -117,11 +89,21 @@ def _bad_wav(tmp_path: Path) -> dict[str, Path]:
     truncated.write_bytes(good.read_bytes()[:8000])
     empty = tmp_path / "empty.wav"
     write_wav(empty, noise_signal(0.0), 16000)
+    fast = tmp_path / "50mhz.wav"
+    write_wav(fast, noise_signal(0.01), 50_000_000)
+    slow = tmp_path / "10hz.wav"
+    write_wav(slow, noise_signal(0.01), 10)
+    wide = tmp_path / "1000ch.wav"
+    write_wav(wide, np.zeros((16, 1000), np.float32), 16000)
     return {
         "garbage": garbage,
         "truncated": truncated,
         "empty": empty,
         "missing": tmp_path / "missing.wav",
+        "50 MHz": fast,
+        "10 Hz": slow,
+        "1000 channels": wide,
+        "a directory": tmp_path,
     }
 
 
@@ -135,6 +117,17 @@ BAD_CLI = {
     "bad speed": (["--speed", "fast"], "speed"),
     "bad threshold": (["--vad-threshold", "1.5"], "probability"),
     "bad ring name": (["--name", "a/b"], "ring name"),
+    "linger of 1e20 s": (["--linger", "1e20"], "seconds from 0 to 3600"),
+    "speed of 1e-12": (["--speed", "1e-12"], "factor from 0.01 to 1000"),
+    "speed of 1e9": (["--speed", "1e9"], "factor from 0.01 to 1000"),
+    "duration NaN": (["--duration", "nan"], "seconds"),
+    "negative duration": (["--duration=-1"], "seconds"),
+    "min silence of 1e9 ms": (["--vad-min-silence-ms", "1000000000"], "vad-min-silence-ms"),
+    "device buffer too long": (["--device-buffer-ms", "5000"], "device-buffer-ms"),
+    "neg threshold above threshold": (
+        ["--vad-threshold", "0.3", "--vad-neg-threshold", "0.6"],
+        "at or below",
+    ),
     "silero model missing": (
         ["--vad", "silero", "--vad-model", "/no/such/model.onnx"],
         "make models",
@@ -161,11 +154,84 @@ def test_bad_cli_values_exit_2_and_leave_nothing(case: str, ring_name: str) -> N
     assert not ring_file(ring_name).exists()
 
 
-@pytest.mark.parametrize("case", ["garbage", "truncated", "empty", "missing"])
+BAD_WAV_MESSAGES = {
+    "garbage": "not a readable WAV",
+    "truncated": "truncated",
+    "empty": "no samples",
+    "missing": "cannot read",
+    "50 MHz": "sample rate 50000000 Hz is outside 1000..=768000",
+    "10 Hz": "sample rate 10 Hz is outside",
+    "1000 channels": "1000 channels",
+    "a directory": "not a regular file",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WAV_MESSAGES))
 def test_bad_wav_files_exit_2_and_leave_nothing(case: str, tmp_path: Path, ring_name: str) -> None:
     wav = _bad_wav(tmp_path)[case]
     result = run_engine("run", "--name", ring_name, "--source", f"file:{wav}")
     assert result.returncode == 2, result.stderr
-    assert str(wav) in result.stderr
+    assert str(wav) in result.stderr and BAD_WAV_MESSAGES[case] in result.stderr, result.stderr
     assert not ring_file(ring_name).exists()
     assert not list(Path("/dev/shm").glob(f".v2m-{ring_name}.*"))
+
+
+def _mutated_wavs(tmp_path: Path, count: int, seed: int = 11) -> Iterator[Path]:
+    """WAV files with header fields and bytes mutated at random (seeded)."""
+    rng = np.random.default_rng(seed)
+    base = tmp_path / "base.wav"
+    write_wav(base, noise_signal(0.3), 16000, bits=16, float_=False)
+    good = bytearray(base.read_bytes())
+    fields = {"channels": (22, "<H"), "rate": (24, "<I"), "byte rate": (28, "<I")}
+    fields.update({"block": (32, "<H"), "bits": (34, "<H"), "data size": (40, "<I")})
+    fields.update({"format": (20, "<H"), "fmt size": (16, "<I"), "riff size": (4, "<I")})
+    values = [0, 1, 2, 3, 7, 8, 24, 32, 33, 64, 65, 1000, 999_999_999, 2**16 - 1, 2**32 - 1]
+    for i in range(count):
+        data = bytearray(good)
+        for _ in range(int(rng.integers(1, 4))):
+            if rng.random() < 0.4:
+                # A self-consistent format the file's data may or may not fit.
+                rate = int(rng.choice([1000, 7999, 8000, 11025, 44100, 192000, 768000, 768001]))
+                channels, bits = int(rng.choice([1, 2, 3, 64, 65])), int(
+                    rng.choice([8, 16, 24, 32])
+                )
+                block = channels * bits // 8
+                struct.pack_into("<HIIHH", data, 22, channels, rate, rate * block, block, bits)
+            elif rng.random() < 0.7:
+                offset, code = fields[str(rng.choice(list(fields)))]
+                size = struct.calcsize(code)
+                struct.pack_into(code, data, offset, int(rng.choice(values)) % (1 << (8 * size)))
+            else:
+                data[int(rng.integers(0, 44))] = int(rng.integers(0, 256))
+        if rng.random() < 0.2:
+            data = data[: int(rng.integers(0, len(data)))]
+        path = tmp_path / f"fuzz{i}.wav"
+        path.write_bytes(bytes(data))
+        yield path
+
+
+def test_mutated_wav_files_never_crash_the_engine(tmp_path: Path, ring_name: str) -> None:
+    outcomes: dict[int, int] = {}
+    for wav in _mutated_wavs(tmp_path, 80):
+        result = run_engine(
+            "run",
+            "--name",
+            ring_name,
+            "--source",
+            f"file:{wav}",
+            "--speed",
+            "max",
+            "--vad",
+            "off",
+            "--linger",
+            "0",
+            "--duration",
+            "2",
+        )
+        outcomes[result.returncode] = outcomes.get(result.returncode, 0) + 1
+        assert result.returncode in (0, 2), f"{wav}: exit {result.returncode}: {result.stderr}"
+        if result.returncode == 2:
+            assert f"file:{wav}" in result.stderr, result.stderr
+        assert not ring_file(ring_name).exists()
+    # Most mutations are refused (clearly); some still decode, through the resampler.
+    assert outcomes.get(2, 0) > 10 and outcomes.get(0, 0) > 3, outcomes

@@ -74,6 +74,9 @@ pub enum Command {
     /// Time a VAD over a file's frames, without a ring (for bench/vad.py).
     #[command(hide = true)]
     BenchVad(BenchVadArgs),
+    /// Validate a corpus of headers from stdin (for the validator agreement test).
+    #[command(hide = true)]
+    CheckHeaders,
 }
 
 /// Options of `run`.
@@ -82,7 +85,7 @@ pub struct RunArgs {
     /// Ring name: the segment is /dev/shm/v2m-NAME.
     #[arg(long, default_value = "default", value_parser = RingName::parse)]
     pub name: RingName,
-    /// default | device:SUBSTRING | file:PATH (WAV) | tone:HZ | noise | silence
+    /// default | device:SUBSTRING | file:PATH (WAV) | tone:HZ | noise | silence | counter
     #[arg(long, default_value = "default")]
     pub source: SourceSpec,
     /// Ring sample rate in Hz.

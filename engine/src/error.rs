@@ -15,6 +15,14 @@ pub enum EngineError {
         /// The owner's pid as its header records it.
         pid: u32,
     },
+    /// Something that is not this user's v2m ring sits at the ring's name (a
+    /// FIFO, a directory, a link, another user's file); exit code 2.
+    InTheWay {
+        /// The path.
+        path: String,
+        /// What is there, e.g. "is a FIFO, not a ring".
+        what: String,
+    },
     /// No segment exists under that name; exit code 1.
     NoRing {
         /// The ring name.
@@ -43,7 +51,7 @@ impl EngineError {
     /// The process exit code for this error: 2 for input the user must fix.
     pub fn exit_code(&self) -> i32 {
         match self {
-            EngineError::BadInput(_) | EngineError::InUse { .. } => 2,
+            EngineError::BadInput(_) | EngineError::InUse { .. } | EngineError::InTheWay { .. } => 2,
             EngineError::OutputClosed => 0,
             _ => 1,
         }
@@ -69,6 +77,10 @@ impl fmt::Display for EngineError {
             ),
             EngineError::Layout { name, error } => write!(f, "ring '{name}': {error}"),
             EngineError::OutputClosed => write!(f, "standard output was closed"),
+            EngineError::InTheWay { path, what } => write!(
+                f,
+                "{path} {what}; the engine leaves it alone: remove it yourself (rm {path}) or pick another --name"
+            ),
             EngineError::System { what, error } => write!(f, "{what}: {error}"),
         }
     }

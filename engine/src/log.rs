@@ -1,9 +1,14 @@
 //! Engine messages on stderr: one prefix, one verbosity chosen once from
-//! `-q`/`-v`, and writes that can never stop the engine (a closed or full
-//! stderr loses the message, nothing else). The audio callback never logs.
+//! `-q`/`-v`, and writes that can never stop the engine. Messages go through a
+//! bounded queue to a thread of their own, so a stderr nobody reads (a full
+//! pipe) cannot block the DSP thread and a closed one cannot kill the engine:
+//! either only loses messages, which are counted. The audio callback never logs.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// How much the engine says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,15 +35,74 @@ pub fn enabled(level: Level) -> bool {
     level as u8 <= SHOWN.load(Ordering::Relaxed)
 }
 
-/// Writes one message line, ignoring every write error.
+enum Message {
+    Line(String),
+    Flush(SyncSender<()>),
+}
+
+/// Messages waiting for the writer thread.
+const QUEUE_LINES: usize = 256;
+static QUEUE: OnceLock<SyncSender<Message>> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the thread that writes messages to stderr; before it runs (or if
+/// it cannot start) messages are written directly.
+pub fn start() {
+    let (queue, lines) = sync_channel::<Message>(QUEUE_LINES);
+    let started = std::thread::Builder::new().name("v2m-log".into()).spawn(move || {
+        for message in lines {
+            match message {
+                Message::Line(line) => emit(&line),
+                Message::Flush(done) => {
+                    let dropped = DROPPED.swap(0, Ordering::Relaxed);
+                    if dropped > 0 {
+                        emit(&format!(
+                            "v2m-engine: warning: {dropped} messages were dropped (stderr was not read)\n"
+                        ));
+                    }
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    if started.is_ok() {
+        let _ = QUEUE.set(queue);
+    }
+}
+
+fn emit(line: &str) {
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Writes one message line: queued, or dropped and counted when the queue is full.
 pub fn write(level: Level, message: std::fmt::Arguments<'_>) {
-    if enabled(level) {
-        let prefix = match level {
-            Level::Error => "v2m-engine: error: ",
-            Level::Warn => "v2m-engine: warning: ",
-            Level::Info | Level::Debug => "v2m-engine: ",
-        };
-        let _ = writeln!(std::io::stderr().lock(), "{prefix}{message}");
+    if !enabled(level) {
+        return;
+    }
+    let prefix = match level {
+        Level::Error => "v2m-engine: error: ",
+        Level::Warn => "v2m-engine: warning: ",
+        Level::Info | Level::Debug => "v2m-engine: ",
+    };
+    let line = format!("{prefix}{message}\n");
+    match QUEUE.get() {
+        Some(queue) => {
+            if queue.try_send(Message::Line(line)).is_err() {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        None => emit(&line),
+    }
+}
+
+/// Waits (at most `timeout`) until every queued message is written: before
+/// the process exits.
+pub fn flush(timeout: Duration) {
+    if let Some(queue) = QUEUE.get() {
+        let (done, written) = sync_channel(1);
+        if queue.try_send(Message::Flush(done)).is_ok() {
+            let _ = written.recv_timeout(timeout);
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The last stage of `run`: paces each frame, measures its level, runs the
 //! VAD and the speech gate, and publishes it into the ring.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use v2m_layout::{FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART};
 
 use crate::dsp::level;
+use crate::log;
 use crate::pacing::FrameClock;
 use crate::ring::{FrameMeta, RingWriter};
 use crate::source::{Chunk, Source};
@@ -22,8 +23,10 @@ pub struct Publisher<'a> {
     pub clock: FrameClock,
     /// Flags for the next frame published.
     pending_flags: u32,
-    /// Raised by SIGINT/SIGTERM: pacing waits end early.
+    /// Raised by the stop signals: pacing waits end early.
     pub stop: &'a AtomicBool,
+    /// Raised by SIGUSR1: log a status line after the next frame.
+    report: &'a AtomicBool,
 }
 
 impl<'a> Publisher<'a> {
@@ -34,8 +37,9 @@ impl<'a> Publisher<'a> {
         gate: SpeechGate,
         clock: FrameClock,
         stop: &'a AtomicBool,
+        report: &'a AtomicBool,
     ) -> Publisher<'a> {
-        Publisher { writer, vad, gate, clock, pending_flags: 0, stop }
+        Publisher { writer, vad, gate, clock, pending_flags: 0, stop, report }
     }
 
     /// Counts what went wrong before a chunk and flags the next frame.
@@ -93,7 +97,22 @@ impl<'a> Publisher<'a> {
             valid_samples: valid as u32,
             arrival_ns,
         };
-        self.writer.publish(frame, &meta);
+        let index = self.writer.publish(frame, &meta);
+        if self.report.swap(false, Ordering::Relaxed) {
+            self.log_status(index + 1);
+        }
+    }
+
+    fn log_status(&self, frames: u64) {
+        let stats = &self.writer.header().stats;
+        let vad_frames = stats.vad_frames.load(Ordering::Relaxed).max(1);
+        log::info!(
+            "{frames} frames published; {} samples lost, {} device overruns, {} source restarts; VAD {:.0} µs per frame",
+            stats.samples_lost.load(Ordering::Relaxed),
+            stats.device_overruns.load(Ordering::Relaxed),
+            stats.source_restarts.load(Ordering::Relaxed),
+            stats.vad_ns_total.load(Ordering::Relaxed) as f64 / vad_frames as f64 / 1000.0,
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! builds them) and prints through [`output`].
 
 pub mod bench_vad;
+pub mod check_headers;
 pub mod devices;
 pub mod layout;
 pub mod output;

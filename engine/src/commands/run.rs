@@ -46,8 +46,18 @@ pub struct RunConfig {
     pub vad: VadSettings,
 }
 
-/// Runs the engine until the source ends or `stop` is raised.
-pub fn run(config: &RunConfig, stop: Arc<AtomicBool>) -> Result<(), EngineError> {
+/// The flags the engine's signal handlers raise.
+#[derive(Clone, Debug)]
+pub struct Signals {
+    /// Close the ring and exit (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
+    pub stop: Arc<AtomicBool>,
+    /// Log a status line (SIGUSR1).
+    pub report: Arc<AtomicBool>,
+}
+
+/// Runs the engine until the source ends or a stop signal arrives.
+pub fn run(config: &RunConfig, signals: Signals) -> Result<(), EngineError> {
+    let stop = signals.stop;
     let g = config.ring.geometry;
     let vad = vad::build(&config.vad, g.sample_rate, g.frame_samples)?;
     // Every input problem is found before the ring exists.
@@ -77,7 +87,7 @@ pub fn run(config: &RunConfig, stop: Arc<AtomicBool>) -> Result<(), EngineError>
         g.slot_count,
         config.vad.choice,
     );
-    let mut publisher = Publisher::new(writer, vad, gate, frame_clock, &stop);
+    let mut publisher = Publisher::new(writer, vad, gate, frame_clock, &stop, &signals.report);
     let limit = config.duration.map(|d| (d.as_secs_f64() * f64::from(source.rate())).round() as u64);
     let ended = pump(source.as_mut(), pipeline, &mut publisher, g.sample_rate, limit)?;
     let published = publisher.writer.header().write_seq.load(Ordering::Relaxed);

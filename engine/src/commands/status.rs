@@ -1,7 +1,5 @@
 //! `v2m-engine status`: what a ring's header says, and whether its engine lives.
 
-use std::fs::File;
-use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 
 use serde_json::json;
@@ -9,21 +7,19 @@ use v2m_layout::{HeaderInfo, HEADER_USED, STATE_CLOSED, STATE_RUNNING};
 
 use super::output;
 use crate::error::EngineError;
-use crate::shm::{segment::owner_alive, RingName};
+use crate::shm::inspect::{open_ring_file, owner_alive};
+use crate::shm::RingName;
 
 /// Prints the status of ring `name`, as text or JSON.
 pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
     let path = name.path();
-    let file = File::open(&path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => EngineError::NoRing { name: name.as_str().into() },
-        _ => EngineError::system(format!("opening {}", path.display()), e),
-    })?;
-    let len = file.metadata().map_err(|e| EngineError::system("reading the segment's size", e))?.len();
-    let mut bytes = vec![0u8; HEADER_USED.min(len as usize)];
-    file.read_exact_at(&mut bytes, 0).map_err(|e| EngineError::system("reading the header", e))?;
-    let info = HeaderInfo::parse(&bytes, len)
+    let ring =
+        open_ring_file(&path, None)?.ok_or_else(|| EngineError::NoRing { name: name.as_str().into() })?;
+    let mut bytes = vec![0u8; HEADER_USED.min(ring.len as usize)];
+    ring.file.read_exact_at(&mut bytes, 0).map_err(|e| EngineError::system("reading the header", e))?;
+    let info = HeaderInfo::parse(&bytes, ring.len)
         .map_err(|error| EngineError::Layout { name: name.as_str().into(), error })?;
-    let alive = owner_alive(&file)?;
+    let alive = owner_alive(&ring.file)?;
     let state = match info.state {
         STATE_RUNNING => "running",
         STATE_CLOSED => "closed",
@@ -37,7 +33,7 @@ pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
     let vad_max_us = stats.vad_ns_max as f64 / 1000.0;
     if as_json {
         let doc = json!({
-            "name": name.as_str(), "path": path.display().to_string(),
+            "name": name.as_str(), "path": path.display().to_string(), "uid": ring.uid,
             "state": state, "alive": alive, "generation": info.generation, "pid": info.writer_pid,
             "version": format!("{}.{}", info.version.0, info.version.1),
             "source": info.config.source, "speed": info.config.source_speed,
@@ -56,7 +52,7 @@ pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
     }
     let liveness = if alive { "alive" } else { "dead" };
     let lines = [
-        format!("ring        {} ({})", name.as_str(), path.display()),
+        format!("ring        {} ({}, owner uid {})", name.as_str(), path.display(), ring.uid),
         format!(
             "state       {state}, engine pid {} {liveness}, generation {:016x}",
             info.writer_pid, info.generation

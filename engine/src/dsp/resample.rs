@@ -91,15 +91,23 @@ impl Resampler {
         let mut output = Vec::new();
         self.push(&input, &mut |s| output.extend_from_slice(s));
         self.finish(&mut |s| output.extend_from_slice(s));
+        self.in_total = 0;
+        self.out_total = 0;
+        self.filled = 0;
+        if output.len() < 3 {
+            return 0.0; // too few output samples to see the impulse: nothing to align
+        }
         let peak = (1..output.len() - 1).max_by(|&a, &b| output[a].total_cmp(&output[b])).unwrap_or(1);
         // Parabola through the peak and its neighbours.
         let (l, c, r) = (f64::from(output[peak - 1]), f64::from(output[peak]), f64::from(output[peak + 1]));
         let vertex = peak as f64 + 0.5 * (l - r) / (l - 2.0 * c + r);
         let ideal = at as f64 * f64::from(self.out_rate) / f64::from(self.in_rate);
-        self.in_total = 0;
-        self.out_total = 0;
-        self.filled = 0;
-        vertex - ideal
+        let delay = vertex - ideal;
+        if delay.is_finite() {
+            delay
+        } else {
+            0.0
+        }
     }
 
     /// Feeds `samples`, calling `emit` with every block of output. Never allocates.

@@ -1,7 +1,12 @@
 //! The Linux-specific half of the ring: the segment file in /dev/shm, its
-//! liveness lock, and the futex the writer wakes readers with.
+//! liveness lock, what dead engines leave behind, and the futex the writer
+//! wakes readers with.
 
 pub mod futex;
+pub mod inspect;
+pub mod name;
 pub mod segment;
+pub mod stale;
 
-pub use segment::{RingName, Segment};
+pub use name::RingName;
+pub use segment::Segment;

@@ -10,52 +10,17 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use memmap2::{MmapMut, MmapOptions};
 use nix::errno::Errno;
 use nix::fcntl::{posix_fallocate, Flock, FlockArg};
 
+use super::inspect::{open_ring_file, still_names, writer_pid};
+use super::name::RingName;
+use super::stale;
 use crate::error::EngineError;
-use crate::log;
-
-/// Where POSIX shared memory lives on Linux.
-pub const SHM_DIR: &str = "/dev/shm";
-
-/// A validated ring name: the segment is `/dev/shm/v2m-NAME`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RingName(String);
-
-impl RingName {
-    /// Accepts 1–64 characters of `A–Z a–z 0–9 . _ -`, not starting with a dot.
-    pub fn parse(name: &str) -> Result<RingName, String> {
-        let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if name.is_empty() || name.len() > 64 || !ok_chars || name.starts_with('.') {
-            return Err(format!(
-                "ring name '{name}' must be 1-64 characters of letters, digits, '.', '_' or '-', not starting with '.'"
-            ));
-        }
-        Ok(RingName(name.to_string()))
-    }
-
-    /// The name as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// `/dev/shm/v2m-NAME`.
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from(format!("{SHM_DIR}/v2m-{}", self.0))
-    }
-
-    /// The private name the segment is built under before it is published.
-    /// It starts with a dot so `v2m-*` globs never see a half-built ring.
-    fn private_path(&self) -> PathBuf {
-        PathBuf::from(format!("{SHM_DIR}/.v2m-{}.{}.init", self.0, std::process::id()))
-    }
-}
 
 /// An open, locked, mapped segment owned by this engine.
 pub struct Segment {
@@ -77,7 +42,8 @@ impl Segment {
         group_readable: bool,
         init: impl FnOnce(&mut [u8]),
     ) -> Result<Segment, EngineError> {
-        remove_if_stale(name)?;
+        stale::sweep_dead_init_files();
+        stale::remove_if_stale(name)?;
         let private = name.private_path();
         let mut segment = Self::create_private(name, &private, size, group_readable).inspect_err(|_| {
             let _ = std::fs::remove_file(&private);
@@ -90,7 +56,11 @@ impl Segment {
             // Another engine published the same name between our stale check
             // and now: it owns the name.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                Err(EngineError::InUse { name: name.as_str().into(), pid: owner_pid(name) })
+                let owner = open_ring_file(&name.path(), None).ok().flatten();
+                Err(EngineError::InUse {
+                    name: name.as_str().into(),
+                    pid: owner.map_or(0, |r| writer_pid(&r.file)),
+                })
             }
             Err(e) => Err(EngineError::system(format!("publishing {}", name.path().display()), e)),
         }
@@ -108,6 +78,7 @@ impl Segment {
             .write(true)
             .create_new(true)
             .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(private)
             .map_err(|e| EngineError::system(format!("creating {}", private.display()), e))?;
         // The umask may have cleared bits we asked for; set them exactly.
@@ -142,60 +113,12 @@ impl Segment {
     }
 
     /// Removes the segment's name, if it is still ours. Readers that have it
-    /// mapped keep reading; new readers get "no such ring".
+    /// mapped keep reading; new readers get "no such ring". No one else can
+    /// remove or replace our name while we hold its lock (see `stale`).
     pub fn unlink(&self) {
         let path = self.name.path();
-        let ours = match (std::fs::metadata(&path), self.lock.metadata()) {
-            (Ok(on_disk), Ok(mine)) => on_disk.ino() == mine.ino() && on_disk.dev() == mine.dev(),
-            _ => false,
-        };
-        if ours {
+        if still_names(&path, &self.lock) {
             let _ = std::fs::remove_file(path);
         }
-    }
-}
-
-/// Whether a process holds the segment's exclusive lock, tested with a
-/// non-blocking *shared* lock so concurrent testers never fail each other.
-pub fn owner_alive(file: &File) -> Result<bool, EngineError> {
-    // SAFETY: flock only takes a descriptor we own for the call's duration.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    if rc == 0 {
-        // SAFETY: as above; we release the lock we just took.
-        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
-        return Ok(false);
-    }
-    match Errno::last() {
-        Errno::EWOULDBLOCK => Ok(true),
-        errno => Err(EngineError::system("testing the ring's lock", errno)),
-    }
-}
-
-/// The writer pid recorded in a published segment's header, 0 if unreadable.
-fn owner_pid(name: &RingName) -> u32 {
-    let mut pid = [0u8; 4];
-    File::open(name.path())
-        .and_then(|f| f.read_exact_at(&mut pid, 24))
-        .map(|_| u32::from_le_bytes(pid))
-        .unwrap_or(0)
-}
-
-/// Removes a segment whose engine died without unlinking it; refuses if its
-/// engine is alive.
-fn remove_if_stale(name: &RingName) -> Result<(), EngineError> {
-    let path = name.path();
-    let file = match File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(EngineError::system(format!("opening {}", path.display()), e)),
-    };
-    if owner_alive(&file)? {
-        return Err(EngineError::InUse { name: name.as_str().into(), pid: owner_pid(name) });
-    }
-    log::info!("removing stale ring '{}' left by dead engine pid {}", name.as_str(), owner_pid(name));
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::system(format!("removing stale {}", path.display()), e)),
     }
 }

@@ -31,6 +31,9 @@ pub enum SourceSpec {
     Noise,
     /// Digital silence.
     Silence,
+    /// A test signal in which every sample encodes its position: sample `n`
+    /// is `(n mod 2^24) / 2^24`, exact in float32 (for checking readers).
+    Counter,
 }
 
 impl SourceSpec {
@@ -52,6 +55,7 @@ impl FromStr for SourceSpec {
             ("default", None) => Ok(SourceSpec::Default),
             ("noise", None) => Ok(SourceSpec::Noise),
             ("silence", None) => Ok(SourceSpec::Silence),
+            ("counter", None) => Ok(SourceSpec::Counter),
             ("device", Some(name)) if !name.is_empty() => Ok(SourceSpec::Device(name.into())),
             ("file", Some(path)) if !path.is_empty() => Ok(SourceSpec::File(path.into())),
             ("tone", Some(hz)) => match hz.parse::<f64>() {
@@ -59,7 +63,7 @@ impl FromStr for SourceSpec {
                 _ => Err(format!("tone frequency '{hz}' must be a positive number of Hz, e.g. tone:440")),
             },
             _ => Err(format!(
-                "unknown source '{text}'; use default, device:NAME, file:PATH, tone:HZ, noise or silence"
+                "unknown source '{text}'; use default, device:NAME, file:PATH, tone:HZ, noise, silence or counter"
             )),
         }
     }
@@ -74,6 +78,7 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Tone(hz) => write!(f, "tone:{hz}"),
             SourceSpec::Noise => write!(f, "noise"),
             SourceSpec::Silence => write!(f, "silence"),
+            SourceSpec::Counter => write!(f, "counter"),
         }
     }
 }
@@ -144,6 +149,7 @@ pub fn open(
         }
         SourceSpec::Noise => Ok(Box::new(synth::Synth::noise(ring_rate))),
         SourceSpec::Silence => Ok(Box::new(synth::Synth::silence(ring_rate))),
+        SourceSpec::Counter => Ok(Box::new(synth::Synth::counter(ring_rate))),
         SourceSpec::Default | SourceSpec::Device(_) => {
             Ok(Box::new(CaptureSource::open(spec, ring_rate, options.capture, stop)?))
         }

@@ -1,5 +1,6 @@
-//! Synthetic sources: a sine tone, white noise, silence; mono at the ring rate,
-//! endless (`--duration` ends them).
+//! Synthetic sources: a sine tone, white noise, silence, and a counter whose
+//! samples encode their position; mono at the ring rate, endless
+//! (`--duration` ends them).
 
 use super::{Chunk, Source};
 use crate::error::EngineError;
@@ -9,6 +10,7 @@ enum Signal {
     Tone { phase: f64, step: f64 },
     Noise { state: u64 },
     Silence,
+    Counter { next: u32 },
 }
 
 /// A synthetic mono source.
@@ -19,6 +21,8 @@ pub struct Synth {
 
 /// Peak amplitude of the tone (−6 dBFS).
 const TONE_AMPLITUDE: f64 = 0.5;
+/// The counter wraps after this many samples (float32 has 24 bits of mantissa).
+const COUNTER_PERIOD: u32 = 1 << 24;
 /// Peak of the uniform noise: RMS 0.1 (−20 dBFS) is 0.1·√3.
 const NOISE_PEAK: f32 = 0.173_205_08;
 
@@ -37,6 +41,12 @@ impl Synth {
     /// Zeros.
     pub fn silence(rate: u32) -> Synth {
         Synth { signal: Signal::Silence, rate }
+    }
+
+    /// Sample `n` is `(n mod 2^24) / 2^24`: every value is exact in float32,
+    /// so a reader can check each frame's content against its index.
+    pub fn counter(rate: u32) -> Synth {
+        Synth { signal: Signal::Counter { next: 0 }, rate }
     }
 }
 
@@ -70,6 +80,12 @@ impl Source for Synth {
                 }
             }
             Signal::Silence => out.fill(0.0),
+            Signal::Counter { next } => {
+                for sample in out {
+                    *sample = *next as f32 / COUNTER_PERIOD as f32;
+                    *next = (*next + 1) % COUNTER_PERIOD;
+                }
+            }
         }
         Ok(Chunk { frames, ..Chunk::default() })
     }

@@ -3,12 +3,18 @@
 
 use std::fs::File;
 use std::io::BufReader;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use hound::{SampleFormat, WavReader};
 
 use super::{Chunk, Source};
 use crate::error::EngineError;
+
+/// Sample rates a WAV file may have (the resampler converts any of them).
+pub const WAV_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+/// Most channels a WAV file may have (they are averaged to mono).
+pub const MAX_WAV_CHANNELS: u16 = 64;
 
 /// A WAV file being replayed.
 pub struct WavSource {
@@ -27,8 +33,18 @@ impl WavSource {
     /// Opens and checks `path`; every problem is reported before any ring exists.
     pub fn open(path: &Path, looping: bool) -> Result<WavSource, EngineError> {
         let bad = |why: String| EngineError::BadInput(format!("file:{}: {why}", path.display()));
-        let file_len = std::fs::metadata(path).map_err(|e| bad(format!("cannot read the file: {e}")))?.len();
-        let reader = WavReader::open(path).map_err(|e| {
+        // O_NONBLOCK: a FIFO given as a file must not block the open; it is refused below.
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| bad(format!("cannot read the file: {e}")))?;
+        let meta = file.metadata().map_err(|e| bad(format!("cannot read the file: {e}")))?;
+        if !meta.is_file() {
+            return Err(bad("is not a regular file (a FIFO, device or directory); give a WAV file".into()));
+        }
+        let file_len = meta.len();
+        let reader = WavReader::new(BufReader::new(file)).map_err(|e| {
             bad(format!("not a readable WAV file ({e}); give 16/24/32-bit integer or 32-bit float PCM WAV"))
         })?;
         let spec = reader.spec();
@@ -42,8 +58,19 @@ impl WavSource {
                 spec.bits_per_sample, spec.sample_format
             )));
         }
-        if spec.channels == 0 || spec.sample_rate == 0 {
-            return Err(bad("the header declares zero channels or a zero sample rate".into()));
+        if !WAV_RATES.contains(&spec.sample_rate) {
+            return Err(bad(format!(
+                "its sample rate {} Hz is outside {}..={} Hz; resample it first (e.g. sox in.wav -r 16000 out.wav)",
+                spec.sample_rate,
+                WAV_RATES.start(),
+                WAV_RATES.end()
+            )));
+        }
+        if !(1..=MAX_WAV_CHANNELS).contains(&spec.channels) {
+            return Err(bad(format!(
+                "it declares {} channels; 1 to {MAX_WAV_CHANNELS} are supported",
+                spec.channels
+            )));
         }
         let samples = u64::from(reader.len());
         if samples == 0 {
