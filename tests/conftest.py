@@ -17,6 +17,8 @@ import pytest
 from wav_files import write_wav  # noqa: F401  (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
+# The package under test is the tree itself, never an installed copy that may be stale.
+sys.path.insert(0, str(ROOT / "pyclient"))
 ENGINE = Path(os.environ.get("V2M_ENGINE", ROOT / "target" / "release" / "v2m-engine"))
 _counter = itertools.count()
 

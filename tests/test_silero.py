@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import wave
 from pathlib import Path
 from typing import List
 
@@ -16,9 +17,13 @@ from conftest import ENGINE, ROOT, run_engine
 from silero_reference import MODELS, SileroReference
 from speech_material import FRAME, make_speech, mix_at_snr, score, white_noise, write_wav
 
-pytestmark = pytest.mark.skipif(
-    not (MODELS / "silero_vad.onnx").exists() or shutil.which("espeak-ng") is None,
-    reason="the Silero model and espeak-ng are needed (make test fetches and installs them)",
+needs_model = pytest.mark.skipif(
+    not (MODELS / "silero_vad.onnx").exists(),
+    reason="the Silero model is needed (make test fetches it into models/)",
+)
+needs_speech = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+    reason="espeak-ng and sox make the test speech (make test installs them)",
 )
 
 
@@ -56,6 +61,8 @@ def speech() -> object:
     return make_speech()
 
 
+@needs_model
+@needs_speech
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_probabilities_match_python_onnxruntime(
     rate: int, tmp_path: Path, ring_name: str, speech: object
@@ -71,6 +78,8 @@ def test_probabilities_match_python_onnxruntime(
     assert engine.max() > 0.9, "speech is detected at all"
 
 
+@needs_model
+@needs_speech
 def test_the_default_vad_is_silero_with_hysteresis(
     tmp_path: Path, ring_name: str, speech: object
 ) -> None:
@@ -128,6 +137,8 @@ def test_a_missing_model_is_explained_and_energy_still_works(ring_name: str) -> 
     assert energy.returncode == 0, energy.stderr
 
 
+@needs_model
+@needs_speech
 def test_detection_in_noise(tmp_path: Path, ring_name: str, speech: object) -> None:
     truth = speech.speech_frames  # type: ignore[attr-defined]
     report = []
@@ -140,6 +151,8 @@ def test_detection_in_noise(tmp_path: Path, ring_name: str, speech: object) -> N
             assert recall >= 0.9 and precision >= 0.9, report
         if snr == 10:
             assert recall >= 0.8 and precision >= 0.85, report
+        if snr == 5:
+            assert recall >= 0.8 and precision >= 0.85, report
     silence = engine_frames(
         ring_name, write_wav(tmp_path / "silence.wav", np.zeros(16000 * 5, np.float32))
     )
@@ -147,11 +160,14 @@ def test_detection_in_noise(tmp_path: Path, ring_name: str, speech: object) -> N
     noise = engine_frames(
         ring_name, write_wav(tmp_path / "noise.wav", white_noise(16000 * 10, 0.05))
     )
-    flagged = np.mean([f.speech for f in noise])
-    assert flagged <= 0.05, f"{flagged:.0%} of noise-only frames flagged as speech"
+    flagged = int(np.sum([f.speech for f in noise]))
+    # Deterministic (same model, same seeded noise): the README's "0 % flagged".
+    assert flagged == 0, f"{flagged} noise-only frames flagged as speech"
     print("\n".join(report))
 
 
+@needs_model
+@needs_speech
 def test_other_ring_rates_feed_the_model_through_the_resampler(
     tmp_path: Path, ring_name: str, speech: object
 ) -> None:
@@ -164,3 +180,19 @@ def test_other_ring_rates_feed_the_model_through_the_resampler(
     # Same 32 ms frames, audio resampled twice on the way: the decisions agree.
     assert np.mean((p16 >= 0.5) == (p48 >= 0.5)) > 0.95
     assert p48.max() > 0.9
+
+
+@needs_model
+def test_a_discontinuity_resets_the_model_to_a_fresh_stream(tmp_path: Path, ring_name: str) -> None:
+    # The bundled speech, cut to whole frames, looped once: the loop's first frame
+    # is flagged (source restart), and from there the model must see a fresh stream.
+    with wave.open(str(ROOT / "assets" / "speech.wav")) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    n = len(audio) // FRAME
+    wav = write_wav(tmp_path / "whole-frames.wav", audio[: n * FRAME].astype(np.float32) / 32768)
+    frames = engine_frames(ring_name, wav, "--loop", "--duration", str(2 * n * FRAME / 16000))
+    assert len(frames) == 2 * n and frames[n].discontinuity and not frames[n - 1].discontinuity
+    first = np.array([f.vad_prob for f in frames[:n]])
+    again = np.array([f.vad_prob for f in frames[n:]])
+    assert first.max() > 0.9
+    assert np.array_equal(again, first), "after the discontinuity the model starts afresh"

@@ -66,6 +66,48 @@ impl FramePipeline {
 mod tests {
     use super::*;
 
+    /// Runs `input` through a pipeline in chunks of `chunk` sample frames; every
+    /// frame with its position and valid-sample count.
+    fn run(pipeline: &mut FramePipeline, input: &[f32], chunk: usize) -> Vec<(Vec<f32>, u64, usize)> {
+        let mut frames = Vec::new();
+        for piece in input.chunks(chunk * pipeline.channels) {
+            pipeline.push(piece, |f, pos| frames.push((f.to_vec(), pos, f.len())));
+        }
+        pipeline.finish(|f, pos, valid| frames.push((f.to_vec(), pos, valid)));
+        frames
+    }
+
+    #[test]
+    fn same_rate_mono_passes_through_bit_exact() {
+        let mut pipeline = FramePipeline::new(16_000, 1, 16_000, 4, 7, 7).unwrap();
+        let input: Vec<f32> = (0..10).map(|i| (i as f32 * 0.37).sin() / 3.0).collect();
+        let frames = run(&mut pipeline, &input, 7); // chunks that do not align with frames
+        assert_eq!(
+            frames,
+            vec![
+                (input[0..4].to_vec(), 0, 4),
+                (input[4..8].to_vec(), 4, 4),
+                (vec![input[8], input[9], 0.0, 0.0], 8, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn same_rate_stereo_is_averaged_sample_by_sample() {
+        let mut pipeline = FramePipeline::new(16_000, 2, 16_000, 2, 3, 3).unwrap();
+        let input = [0.5, -0.5, 1.0, 0.0, 0.25, 0.75, -1.0, -0.5];
+        let frames = run(&mut pipeline, &input, 3);
+        assert_eq!(frames, vec![(vec![0.0, 0.5], 0, 2), (vec![0.5, -0.75], 2, 2)]);
+    }
+
+    #[test]
+    fn a_resampled_level_keeps_its_value() {
+        let mut pipeline = FramePipeline::new(48_000, 1, 16_000, 512, 1024, 1024).unwrap();
+        let frames = run(&mut pipeline, &vec![0.25f32; 48_000], 1000);
+        let middle: Vec<f32> = frames[5..25].iter().flat_map(|(f, _, _)| f.clone()).collect();
+        assert!(middle.iter().all(|&s| (s - 0.25).abs() < 1e-3), "DC 0.25 stays 0.25");
+    }
+
     #[test]
     fn stereo_48k_becomes_padded_mono_16k_frames() {
         let mut pipeline = FramePipeline::new(48_000, 2, 16_000, 512, 1024, 1024).unwrap();

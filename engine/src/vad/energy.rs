@@ -63,7 +63,7 @@ impl Vad for EnergyVad {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::level::measure;
+    use crate::dsp::level::{measure, Level};
 
     fn score(vad: &mut EnergyVad, samples: &[f32]) -> f32 {
         vad.probability(&VadInput { samples, level: measure(samples), discontinuity: false })
@@ -84,6 +84,81 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(score(&mut vad, &[0.0; 512]), 0.0);
         }
+    }
+
+    /// Feeds one frame of the given level (dBFS); the probability.
+    fn at_db(vad: &mut EnergyVad, db: f32) -> f32 {
+        let rms = 10f32.powf(db / 20.0);
+        vad.probability(&VadInput { samples: &[], level: Level { rms, peak: rms }, discontinuity: false })
+    }
+
+    /// Frames in `seconds` of 512-sample frames at 16 kHz.
+    fn frames(seconds: f32) -> usize {
+        (seconds * 16_000.0 / 512.0).round() as usize
+    }
+
+    #[test]
+    fn the_floor_is_the_quietest_level_of_the_last_three_seconds() {
+        let mut vad = EnergyVad::new(16_000, 512);
+        for _ in 0..frames(5.0) {
+            at_db(&mut vad, -40.0);
+        }
+        // Noise steps up 20 dB: it stands out until the quiet frames leave the window.
+        let mut p = Vec::new();
+        for _ in 0..frames(4.0) {
+            p.push(at_db(&mut vad, -20.0));
+        }
+        assert!(p[0] > 0.99, "20 dB over the floor is speech: {}", p[0]);
+        assert!(p[frames(2.8)] > 0.99, "2.8 s later the quiet floor is still in the window");
+        assert!(p[frames(3.1)] < 0.01, "after 3 s the floor has risen to the new noise");
+        // Noise steps down: the floor follows at once (the minimum).
+        assert!(at_db(&mut vad, -40.0) < 0.01);
+        assert!(at_db(&mut vad, -40.0) < 0.01);
+    }
+
+    #[test]
+    fn probability_is_logistic_in_db_above_the_floor_with_midpoint_10_and_slope_2() {
+        let mut vad = EnergyVad::new(16_000, 512);
+        for _ in 0..frames(3.5) {
+            at_db(&mut vad, -50.0);
+        }
+        let logistic = |x: f32| 1.0 / (1.0 + (-x).exp());
+        for (above, expected) in
+            [(10.0, 0.5), (12.0, logistic(1.0)), (8.0, logistic(-1.0)), (20.0, logistic(5.0))]
+        {
+            let p = at_db(&mut vad, -50.0 + above);
+            assert!((p - expected).abs() < 1e-3, "{above} dB above the floor: {p}, not {expected}");
+        }
+        assert!(at_db(&mut vad, -61.0) == 0.0, "below -60 dBFS is never speech");
+    }
+
+    #[test]
+    fn speech_stays_detected_over_a_slowly_rising_noise_floor() {
+        let mut vad = EnergyVad::new(16_000, 512);
+        let mut noise_db = -50.0;
+        for second in 0..12 {
+            for i in 0..frames(1.0) {
+                noise_db += 1.0 / frames(1.0) as f32; // +1 dB per second
+                let speaking = i % 10 < 4 && second > 0;
+                let p = at_db(&mut vad, if speaking { noise_db + 15.0 } else { noise_db });
+                if speaking {
+                    assert!(p > 0.9, "speech 15 dB over the noise at {second} s: {p}");
+                } else if second > 3 {
+                    assert!(p < 0.1, "noise that rose 3 dB in the window at {second} s: {p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_discontinuity_forgets_the_floor() {
+        let mut vad = EnergyVad::new(16_000, 512);
+        for _ in 0..frames(2.0) {
+            at_db(&mut vad, -50.0);
+        }
+        let loud = Level { rms: 0.1, peak: 0.1 };
+        let after_gap = vad.probability(&VadInput { samples: &[], level: loud, discontinuity: true });
+        assert!(after_gap < 0.01, "a fresh stream starts with its own level as the floor");
     }
 
     #[test]

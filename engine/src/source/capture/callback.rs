@@ -123,7 +123,7 @@ mod tests {
         let f32_buffer = vec![0.25f32; 960];
         let u8_buffer = vec![200u8; 960];
         let before = alloc_counter::allocations_on_this_thread();
-        for round in 0..200u64 {
+        for round in 0..2000u64 {
             // Mixed formats, full rings (samples and marks) and empty ones.
             sink.push(&i16_buffer, round, round);
             sink.push(&f32_buffer, round, round);

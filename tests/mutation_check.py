@@ -1,0 +1,221 @@
+"""Proves the tests hold the README's claims: each mutation below is a small deliberate
+bug in the shipped code; the test named next to it must fail on it, every time.
+
+    .venv/bin/python tests/mutation_check.py [--repeat 3] [--only NAME]
+
+Each mutation is applied to the working tree, the test run (after rebuilding what it
+needs), and the file restored, whatever happens. Not part of `make test` (it rebuilds
+the engine several times); run it after changing a test or the code a claim rests on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTEST = [
+    str(ROOT / ".venv" / "bin" / "python"),
+    "-m",
+    "pytest",
+    "-q",
+    "-x",
+    "-p",
+    "no:cacheprovider",
+]
+BUILD = ["cargo", "build", "--release", "--locked", "-q"]
+LOOM = [
+    "cargo",
+    "test",
+    "--release",
+    "--locked",
+    "-q",
+    "-p",
+    "v2m-layout",
+    "--test",
+    "loom_seqlock",
+]
+LOOM_ENV = {"RUSTFLAGS": "--cfg loom", "CARGO_TARGET_DIR": str(ROOT / "target" / "loom")}
+
+
+@dataclass
+class Mutation:
+    name: str
+    claim: str
+    path: str
+    old: str
+    new: str
+    test: List[str]
+    build: bool = False
+    env: dict[str, str] | None = None
+
+
+MUTATIONS = [
+    Mutation(
+        "second stamp check",
+        "a reader never accepts a torn frame",
+        "pyclient/v2m/reader.py",
+        "        if int(ring.stamps[slot]) != expected:\n            return None\n        return Frame(",
+        "        return Frame(",
+        PYTEST + ["tests/test_torn_frames.py"],
+    ),
+    Mutation(
+        "valid() always true",
+        "valid() tells a view overwritten after use",
+        "pyclient/v2m/frame.py",
+        "return int(self._stamps[self._slot]) == self._stamp",
+        "return True",
+        PYTEST + ["tests/test_torn_frames.py"],
+    ),
+    Mutation(
+        "writer's Release fence",
+        "the writer's fences make the seqlock sound",
+        "layout/src/seqlock.rs",
+        "    fence(Ordering::Release);\n    for (dst",
+        "    for (dst",
+        LOOM,
+        env=LOOM_ENV,
+    ),
+    Mutation(
+        "reader's Acquire fence",
+        "the reader's fence makes the seqlock sound",
+        "layout/src/seqlock.rs",
+        "    fence(Ordering::Acquire);\n    (meta.stamp",
+        "    (meta.stamp",
+        LOOM,
+        env=LOOM_ENV,
+    ),
+    Mutation(
+        "futex wait polls",
+        "a waiting reader costs no CPU; nothing polls",
+        "pyclient/v2m/futex.py",
+        "    timeout_s = max(0.0, timeout_s)\n",
+        "    import time\n\n    time.sleep(0.0005)\n    return\n",
+        PYTEST + ["tests/test_reader_claims.py", "-k", "cpu"],
+    ),
+    Mutation(
+        "close unmaps under views",
+        "every view keeps the mapping alive, even after reader.close()",
+        "pyclient/v2m/mapping.py",
+        "np.frombuffer(self._map, np.uint8)",
+        "np.ndarray((len(self._map),), np.uint8, buffer=self._map)",
+        PYTEST + ["tests/test_reader_claims.py", "-k", "views"],
+    ),
+    Mutation(
+        "Silero keeps its state",
+        "Silero's context and state reset on a discontinuity",
+        "engine/src/vad/silero.rs",
+        "        if frame.discontinuity {\n            self.reset();\n        }\n",
+        "        let _ = Self::reset;\n",
+        PYTEST + ["tests/test_silero.py", "-k", "discontinuity"],
+        build=True,
+    ),
+    Mutation(
+        "no min_speech filter",
+        "utterances shorter than min_speech_ms are dropped",
+        "pyclient/v2m/utterances.py",
+        "            if silence_from - start >= min_speech or continued:",
+        "            if True:",
+        PYTEST + ["tests/test_utterance_rules.py"],
+    ),
+    Mutation(
+        "pads may overlap",
+        "pads of neighbouring utterances never overlap",
+        "pyclient/v2m/utterances.py",
+        "max(segment.start - pad, floor)",
+        "max(segment.start - pad, 0)",
+        PYTEST + ["tests/test_utterance_rules.py"],
+    ),
+    Mutation(
+        "no cut at a discontinuity",
+        "utterances are cut at a discontinuity",
+        "pyclient/v2m/utterances.py",
+        "        if frame.discontinuity:",
+        "        if False:",
+        PYTEST + ["tests/test_utterance_rules.py"],
+    ),
+    Mutation(
+        "energy floor window 0.1 s",
+        "the energy VAD's noise floor looks back 3 s",
+        "engine/src/vad/energy.rs",
+        "FLOOR_WINDOW_S: f32 = 3.0;",
+        "FLOOR_WINDOW_S: f32 = 0.1;",
+        ["cargo", "test", "--release", "--locked", "-q", "-p", "v2m-engine", "energy"],
+    ),
+    Mutation(
+        "energy midpoint 12 dB",
+        "the energy VAD's probability is 0.5 at 10 dB over the floor",
+        "engine/src/vad/energy.rs",
+        "SNR_MIDPOINT_DB: f32 = 10.0;",
+        "SNR_MIDPOINT_DB: f32 = 12.0;",
+        ["cargo", "test", "--release", "--locked", "-q", "-p", "v2m-engine", "energy"],
+    ),
+    Mutation(
+        "Python skips slot_bytes",
+        "the Python validator checks every field",
+        "pyclient/v2m/layout.py",
+        "    if slot_bytes != frame * channels * 4:",
+        "    if False:",
+        PYTEST + ["tests/test_validators_agree.py"],
+    ),
+    Mutation(
+        "Python skips meta_stride",
+        "the Python validator checks every field",
+        "pyclient/v2m/layout.py",
+        "    if not SLOT_META_SIZE <= stride <= MAX_META_STRIDE or stride % 8:",
+        "    if False:",
+        PYTEST + ["tests/test_validators_agree.py"],
+    ),
+    Mutation(
+        "same rate resampled",
+        "a mono file at the ring rate passes through bit-exact",
+        "engine/src/dsp/pipeline.rs",
+        "let resampler = match source_rate == ring_rate {",
+        "let resampler = match false {",
+        ["cargo", "test", "--release", "--locked", "-q", "-p", "v2m-engine", "pipeline"],
+    ),
+]
+
+
+def run(mutation: Mutation) -> bool:
+    """True if the test failed on the mutation (the claim is held)."""
+    path = ROOT / mutation.path
+    original = path.read_text()
+    if original.count(mutation.old) != 1:
+        raise SystemExit(f"{mutation.name}: the code to mutate is not found once in {path}")
+    env = dict(os.environ, **(mutation.env or {}))
+    try:
+        path.write_text(original.replace(mutation.old, mutation.new))
+        if mutation.build:
+            subprocess.run(BUILD, cwd=ROOT, check=True)
+        result = subprocess.run(mutation.test, cwd=ROOT, env=env, capture_output=True)
+        return result.returncode != 0
+    finally:
+        path.write_text(original)
+        if mutation.build:
+            subprocess.run(BUILD, cwd=ROOT, check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each test per mutation")
+    parser.add_argument("--only", help="run the mutations whose name contains this")
+    args = parser.parse_args()
+    survivors = 0
+    for m in MUTATIONS:
+        if args.only and args.only not in m.name:
+            continue
+        caught = sum(run(m) for _ in range(args.repeat))
+        survivors += caught < args.repeat
+        print(f"{caught}/{args.repeat} caught  {m.name:<28} ({m.claim})", flush=True)
+    print("every mutation caught every time" if not survivors else f"{survivors} survived")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

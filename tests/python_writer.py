@@ -1,0 +1,150 @@
+"""A ring writer in Python, for tests that need the writer to stop at a chosen step.
+
+It creates a real segment (``/dev/shm/v2m-NAME``, layout as LAYOUT.md specifies),
+holds the liveness lock like an engine, and publishes frames one protocol step at a
+time: a test can leave a slot half-written, rewrite it while a reader is copying it,
+or hand the reader frames with exactly the VAD probabilities and flags it needs.
+Single-threaded and deterministic: nothing here depends on timing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import mmap
+import os
+import struct
+from typing import Optional, Sequence
+
+import numpy as np
+
+from header_corpus import valid_header
+from v2m import layout
+
+_SYS_FUTEX = 202
+_FUTEX_WAKE = 1
+
+
+class PythonWriter:
+    """One ring of ``slots`` frames of ``frame`` samples at ``rate``, owned by this process."""
+
+    def __init__(
+        self,
+        name: str,
+        slots: int = 16,
+        frame: int = 512,
+        rate: int = 16000,
+        threshold: float = 0.5,
+        neg_threshold: float = 0.35,
+    ) -> None:
+        self.path = f"/dev/shm/v2m-{name}"
+        self.frame, self.slots, self.rate = frame, slots, rate
+        header, size = valid_header(rate, 1, frame, slots)
+        for field, value in (("vad_threshold", threshold), ("vad_neg_threshold", neg_threshold)):
+            struct.pack_into("<f", header, layout.HEADER_FIELDS[field][0], value)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        os.ftruncate(self.fd, size)
+        os.pwrite(self.fd, bytes(header), 0)
+        self.map = mmap.mmap(self.fd, size)
+        self.info = layout.parse_header(self.map)
+        raw = np.frombuffer(self.map, np.uint8)
+        self.meta = np.ndarray(
+            (slots, layout.SLOT_META_SIZE), np.uint8, buffer=raw, offset=self.info.meta_offset
+        )
+        self.samples = np.ndarray(
+            (slots, frame), np.float32, buffer=raw, offset=self.info.samples_offset
+        )
+        self.write_seq = np.ndarray((1,), np.uint64, buffer=raw, offset=_offset("write_seq"))
+        self.futex = np.ndarray((1,), np.uint32, buffer=raw, offset=_offset("futex"))
+        self.state = np.ndarray((1,), np.uint32, buffer=raw, offset=_offset("state"))
+        self._libc = ctypes.CDLL(None, use_errno=True)
+
+    def slot(self, index: int) -> int:
+        return index % self.slots
+
+    # ---- the protocol, step by step (LAYOUT.md §6) --------------------------------------
+
+    def begin(self, index: int) -> None:
+        """Step 1: the odd stamp. The slot is now being written."""
+        self._set(index, "stamp", 2 * index + 1)
+
+    def write(self, index: int, samples: Sequence[float] | np.ndarray) -> None:
+        """Step 2, samples: what a half-written slot holds."""
+        self.samples[self.slot(index)] = np.asarray(samples, np.float32)
+
+    def finish(
+        self, index: int, vad_prob: float = 0.0, flags: int = 0, valid: Optional[int] = None
+    ) -> None:
+        """Step 2, metadata, then step 3: the even stamp."""
+        valid = self.frame if valid is None else valid
+        capture = 1_000_000_000 + index * self.frame * 1_000_000_000 // self.rate
+        for name, value in (
+            ("index", index),
+            ("capture_ns", capture),
+            ("publish_ns", capture + 50_000_000),
+            ("vad_prob", vad_prob),
+            ("speech", int(vad_prob >= 0.5)),
+            ("flags", flags),
+            ("valid_samples", valid),
+            ("arrival_ns", capture + 40_000_000),
+        ):
+            self._set(index, name, value)
+        self._set(index, "stamp", 2 * index + 2)
+
+    def announce(self, index: int) -> None:
+        """Steps 4 and 5: ``write_seq``, the futex word, ``FUTEX_WAKE``."""
+        self.write_seq[0] = index + 1
+        self._wake()
+
+    def publish(
+        self,
+        index: int,
+        samples: Optional[Sequence[float] | np.ndarray] = None,
+        vad_prob: float = 0.0,
+        flags: int = 0,
+        valid: Optional[int] = None,
+    ) -> None:
+        """Every step for frame ``index`` (samples default to ``content(index)``)."""
+        self.begin(index)
+        self.write(index, self.content(index) if samples is None else samples)
+        self.finish(index, vad_prob, flags, valid)
+        self.announce(index)
+
+    def content(self, index: int) -> np.ndarray:
+        """Distinct, exactly representable samples for frame ``index``."""
+        return (index * self.frame + np.arange(self.frame)).astype(np.float32) / 2**24
+
+    def close(self) -> None:
+        """Marks the ring closed and wakes readers (the segment stays until :meth:`remove`)."""
+        self.state[0] = layout.STATE_CLOSED
+        self._wake()
+
+    def remove(self) -> None:
+        del self.meta, self.samples, self.write_seq, self.futex, self.state
+        self.map.close()
+        os.unlink(self.path)
+        os.close(self.fd)
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _set(self, index: int, field: str, value: float) -> None:
+        offset, code = layout.SLOT_FIELDS[field]
+        record = self.meta[self.slot(index)]
+        struct.pack_into("<" + code, record, offset, value)  # type: ignore[arg-type]
+
+    def _wake(self) -> None:
+        self.futex[0] = (int(self.futex[0]) + 1) & 0xFFFF_FFFF
+        self._libc.syscall(
+            ctypes.c_long(_SYS_FUTEX),
+            ctypes.c_void_p(self.futex.ctypes.data),
+            ctypes.c_int(_FUTEX_WAKE),
+            ctypes.c_int(1 << 30),
+            None,
+            None,
+            ctypes.c_int(0),
+        )
+
+
+def _offset(field: str) -> int:
+    return layout.HEADER_FIELDS[field][0]

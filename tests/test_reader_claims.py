@@ -1,0 +1,120 @@
+"""What the README promises about readers, measured by resource use, not time:
+a waiting reader costs no CPU (nothing polls), and every view keeps the mapping alive
+after ``reader.close()``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Iterator
+
+import pytest
+
+from conftest import PYTHON
+from python_writer import PythonWriter
+
+WAIT_S = 2.0
+WAKEUP_BOUND = 100
+"""Times a waiting reader may block and wake again in 2 s (voluntary context
+switches). The futex wait wakes 8 times (liveness checks every 0.25 s); a 0.5 ms
+sleep-and-check loop wakes about 4000 times. Counted, not timed: CPU time is
+sampled in whole ticks on this VM and too coarse to tell them apart."""
+CPU_BOUND_S = 0.05
+"""A generous bound on the CPU the same 2 s may cost (tick-sampled)."""
+
+WAITER = """
+import asyncio, json, resource, sys, time
+import v2m
+
+def usage():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_nvcsw, ru.ru_utime + ru.ru_stime, time.monotonic()
+
+def spent(start):
+    end = usage()
+    return {{"wakeups": end[0] - start[0], "cpu": end[1] - start[1], "wall": end[2] - start[2]}}
+
+name, mode = sys.argv[1], sys.argv[2]
+reader = v2m.Reader(name)
+if mode == "blocking":
+    start = usage()
+    got = reader.read(timeout={wait})
+    result = spent(start)
+else:
+    async def main():
+        frames = reader.aiter()
+        waiting = asyncio.ensure_future(frames.__anext__())
+        await asyncio.sleep(0.2)  # the worker thread is now in FUTEX_WAIT
+        start = usage()
+        await asyncio.sleep({wait})
+        result = spent(start)
+        result["got"] = waiting.done()
+        waiting.cancel()
+        try:
+            await waiting
+        except asyncio.CancelledError:
+            pass
+        return result
+    result = asyncio.run(main())
+    got = result.pop("got")
+result["got"] = bool(got)
+print(json.dumps(result))
+"""
+
+
+@pytest.fixture
+def idle_ring(ring_name: str) -> Iterator[str]:
+    """A live ring (its writer holds the lock) on which nothing is ever published."""
+    writer = PythonWriter(ring_name, slots=4, frame=8)
+    yield ring_name
+    writer.remove()
+
+
+@pytest.mark.parametrize("mode", ["blocking", "aiter"])
+def test_a_waiting_reader_uses_no_cpu(idle_ring: str, mode: str) -> None:
+    result = subprocess.run(
+        [PYTHON, "-c", WAITER.format(wait=WAIT_S), idle_ring, mode],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    measured = json.loads(result.stdout)
+    assert not measured["got"] and measured["wall"] >= WAIT_S * 0.95, measured
+    assert measured["wakeups"] < WAKEUP_BOUND, f"{mode}: {measured}"
+    assert measured["cpu"] < CPU_BOUND_S, f"{mode}: {measured}"
+
+
+VIEWS_AFTER_CLOSE = """
+import gc, json, sys
+import numpy as np
+import v2m
+
+reader = v2m.Reader(sys.argv[1], start="oldest")
+frames = [reader.read(timeout=0) for _ in range(3)]
+window = reader.window(frames[0].index, 3)
+before = [float(np.sum(f.samples.astype(np.float64))) for f in frames]
+before.append(float(np.sum(window.astype(np.float64))))
+reader.close()
+del reader
+gc.collect()
+after = [float(np.sum(f.samples.astype(np.float64))) for f in frames]
+after.append(float(np.sum(window.astype(np.float64))))
+print(json.dumps({"before": before, "after": after}))
+"""
+
+
+def test_views_keep_the_mapping_alive_after_the_reader_closes(ring_name: str) -> None:
+    writer = PythonWriter(ring_name, slots=4, frame=8)
+    try:
+        for i in range(3):
+            writer.publish(i)
+        # In a process of its own: reading unmapped memory would kill it (SIGSEGV).
+        result = subprocess.run(
+            [PYTHON, "-c", VIEWS_AFTER_CLOSE, ring_name], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
+        sums = json.loads(result.stdout)
+        assert sums["after"] == sums["before"] and sums["before"][-1] > 0
+    finally:
+        writer.remove()
