@@ -27,10 +27,10 @@ test: build
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
 	$(PY) -m pytest tests -q
 
+# The latency suite (about 10 minutes); bench/engine.py, bench/vad.py and
+# bench/torture.py run on their own.
 bench: build
-	$(PY) bench/latency.py
-	$(PY) bench/engine.py
-	$(PY) bench/vad.py
+	$(PY) bench/latency_suite.py
 
 clean:
 	cargo clean

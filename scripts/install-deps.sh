@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config libasound2-dev espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins)
+APT_PACKAGES=(pkg-config libasound2-dev espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins
+              libportaudio2 stress-ng)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -24,8 +25,8 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.v2m-installed
-if [[ ! -f $stamp ]] || [[ -n $(find pyclient requirements-dev.txt -newer "$stamp" -type f -print -quit) ]]; then
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+if [[ ! -f $stamp ]] || [[ -n $(find pyclient requirements-dev.txt bench/requirements.txt -newer "$stamp" -type f -print -quit) ]]; then
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -r bench/requirements.txt
   rm -rf pyclient/build  # setuptools' in-tree build directory: never reuse a stale one
   # Editable: tests and tools import the tree itself, never a stale copy.
   .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps -e ./pyclient

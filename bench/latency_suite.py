@@ -1,0 +1,434 @@
+"""The latency and jitter suite: v2m against what a Python user would pick instead, on
+the same machine, in one run.
+
+Every transport in ``transports.TRANSPORTS`` carries the same 512-sample float32
+frames (16 kHz mono) at the real 32 ms cadence and at 1 ms, to 1, 2, 4 and 8
+consumer processes, on an idle machine and with both cores loaded (``stress-ng --cpu
+2``). Each consumer stamps a frame when it holds it as a NumPy array; latency is that
+stamp minus the producer's publish stamp (both CLOCK_MONOTONIC). Then, live from a
+private PulseAudio source: capture → Python latency at several frame sizes, and
+python-sounddevice against the engine with a busy "transcriber" thread.
+
+    .venv/bin/python bench/latency_suite.py            # or: make bench (about 10 minutes)
+    .venv/bin/python bench/latency_suite.py --smoke    # a few hundred frames, no plots
+
+Writes ``bench/results/suite.json`` (every figure with its configuration),
+``suite.md`` (the tables) and PNG plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent / "pyclient"))
+from capture_latency import capture_cases  # noqa: E402
+from sounddevice_vs_engine import compare  # noqa: E402
+from transports import ENGINE, TRANSPORTS, Case, Result  # noqa: E402
+
+CADENCES_NS = {"32 ms": 32_000_000, "1 ms": 1_000_000}
+SINGLE_READER = {"raw busy poll (floor)"}
+"""Transports that spin a core per reader: only measured with one."""
+
+
+def summarize(results: List[Result], cadence_ns: int) -> Dict[str, object]:
+    """The figures of one case, pooled over its readers."""
+    latencies, per_reader_p99, jitter_sd, jitter_max, cpu = [], [], [], [], []
+    for r in results:
+        held = np.asarray(r["held_ns"], np.int64)
+        lat = (held - np.asarray(r["publish_ns"], np.int64)) / 1000
+        if len(lat) == 0:
+            continue
+        latencies.append(lat)
+        per_reader_p99.append(float(np.percentile(lat, 99)))
+        index = np.asarray(r["index"], np.int64)
+        if len(held) > 2:
+            # Deviation of each inter-arrival time from the cadence (gaps counted as such).
+            deviation = (np.diff(held) - np.diff(index) * cadence_ns) / 1000
+            jitter_sd.append(float(np.std(deviation)))
+            jitter_max.append(float(np.max(np.abs(deviation))))
+        wall = float(str(r["wall_s"]))
+        cpu.append(100 * float(str(r["cpu_s"])) / wall if wall > 0 else 0.0)
+    pooled = np.concatenate(latencies) if latencies else np.zeros(0)
+    out: Dict[str, object] = {
+        "frames": int(len(pooled)),
+        "lost": int(sum(int(str(r["lost"])) for r in results)),
+        "cpu_percent_per_reader": float(np.mean(cpu)) if cpu else 0.0,
+        "jitter_sd_us": float(np.mean(jitter_sd)) if jitter_sd else 0.0,
+        "jitter_max_us": float(np.max(jitter_max)) if jitter_max else 0.0,
+        "slowest_reader_p99_us": max(per_reader_p99) if per_reader_p99 else 0.0,
+    }
+    for p in (50, 90, 99, 99.9):
+        out[f"p{p:g}_us"] = float(np.percentile(pooled, p)) if len(pooled) else 0.0
+    out["max_us"] = float(pooled.max()) if len(pooled) else 0.0
+    return out
+
+
+class Load:
+    """``stress-ng --cpu 2`` for the duration of a with-block (nothing when idle)."""
+
+    def __init__(self, loaded: bool) -> None:
+        self.loaded = loaded
+        self.proc: Optional["subprocess.Popen[bytes]"] = None
+
+    def __enter__(self) -> "Load":
+        if self.loaded:
+            self.proc = subprocess.Popen(
+                ["stress-ng", "--cpu", "2", "--quiet"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def run_matrix(
+    args: argparse.Namespace, samples: Dict[str, List[float]]
+) -> List[Dict[str, object]]:
+    rows = []
+    loads = [False] + ([True] if args.loaded_readers and shutil.which("stress-ng") else [])
+    for cadence_label, cadence_ns in CADENCES_NS.items():
+        if args.smoke and cadence_label != "1 ms":
+            continue
+        seconds = args.seconds_slow if cadence_ns > 10_000_000 else args.seconds_fast
+        frames = args.frames or max(50, int(seconds * 1e9 / cadence_ns))
+        for loaded in loads:
+            reader_counts = args.loaded_readers if loaded else args.readers
+            for transport in TRANSPORTS:
+                for readers in reader_counts:
+                    if transport.name in SINGLE_READER and readers > 1:
+                        continue
+                    with Load(loaded):
+                        results = transport.run(Case(cadence_ns, frames, readers))
+                    row: Dict[str, object] = {
+                        "transport": transport.name,
+                        "cadence": cadence_label,
+                        "readers": readers,
+                        "load": "both cores busy" if loaded else "idle",
+                    }
+                    row.update(summarize(results, cadence_ns))
+                    rows.append(row)
+                    if readers == 1 and not loaded:
+                        samples[f"{transport.name} @ {cadence_label}"] = [
+                            (h - p) / 1000
+                            for r in results
+                            for h, p in zip(r["held_ns"], r["publish_ns"])  # type: ignore[call-overload]
+                        ]
+                        samples[f"jitter {transport.name} @ {cadence_label}"] = [
+                            float(d)
+                            for r in results
+                            for d in (
+                                (np.diff(np.asarray(r["held_ns"], np.int64)) - cadence_ns) / 1000
+                            )
+                        ]
+                    print(_row_text(row), flush=True)
+    return rows
+
+
+def _row_text(r: Dict[str, object]) -> str:
+    return (
+        f"{r['transport']:<26} {r['cadence']:>5} {r['readers']:>2} rdr {r['load']:<15} "
+        f"n={r['frames']:<6} p50 {r['p50_us']:7.0f} p99 {r['p99_us']:7.0f} "
+        f"p99.9 {r['p99.9_us']:7.0f} max {r['max_us']:7.0f} µs  jitter sd {r['jitter_sd_us']:6.0f} "
+        f"cpu {r['cpu_percent_per_reader']:5.1f}%  lost {r['lost']}"
+    )
+
+
+def configuration(args: argparse.Namespace) -> Dict[str, object]:
+    """Everything a figure depends on, recorded with it."""
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    engine = subprocess.run([ENGINE, "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCH
+    ).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}",
+        "python": platform.python_version(),
+        "versions": {
+            m: version(m) for m in ("numpy", "pyzmq", "iceoryx2", "sounddevice", "matplotlib")
+        }
+        | {"v2m-engine": engine, "commit": commit},
+        "frame": "512 float32 samples (16 kHz mono, 32 ms of audio)",
+        "cadences": list(CADENCES_NS),
+        "parameters": {k: v for k, v in vars(args).items()},
+        "v2m producer": "v2m-engine run --source counter --vad off --speed 1 | 32",
+        "latency": "consumer's CLOCK_MONOTONIC stamp when it holds the frame as a NumPy "
+        "array, minus the producer's publish stamp",
+    }
+
+
+def summary(doc: Dict[str, object]) -> List[str]:
+    """One line per transport: the figures the README quotes."""
+    rows = doc["matrix"]
+    assert isinstance(rows, list)
+
+    def pick(name: str, cadence: str, readers: int, load: str) -> Optional[Dict[str, object]]:
+        return next(
+            (
+                r
+                for r in rows
+                if (r["transport"], r["cadence"], r["readers"], r["load"])
+                == (name, cadence, readers, load)
+            ),
+            None,
+        )
+
+    def cell(row: Optional[Dict[str, object]], *keys: str, digits: int = 0) -> str:
+        if row is None:
+            return "–"
+        return " / ".join(f"{float(str(row[k])):.{digits}f}" for k in keys)
+
+    lines = [
+        "| transport | 32 ms, 1 reader: p50 / p99 µs | CPU % | 32 ms, 4 readers: slowest p99 | "
+        "32 ms, cores busy: p99 | 1 ms, 1 reader: p50 / p99 | 1 ms, 8 readers: p50 / p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in dict.fromkeys(str(r["transport"]) for r in rows):
+        one = pick(name, "32 ms", 1, "idle")
+        lines.append(
+            f"| {name} | {cell(one, 'p50_us', 'p99_us')} | "
+            f"{cell(one, 'cpu_percent_per_reader', digits=1)} | "
+            f"{cell(pick(name, '32 ms', 4, 'idle'), 'slowest_reader_p99_us')} | "
+            f"{cell(pick(name, '32 ms', 1, 'both cores busy'), 'p99_us')} | "
+            f"{cell(pick(name, '1 ms', 1, 'idle'), 'p50_us', 'p99_us')} | "
+            f"{cell(pick(name, '1 ms', 8, 'idle'), 'p50_us', 'p99_us')} |"
+        )
+    return lines
+
+
+def markdown(doc: Dict[str, object]) -> str:
+    cfg = doc["configuration"]
+    assert isinstance(cfg, dict)
+    lines = [
+        "# v2m latency suite",
+        "",
+        f"{cfg['date']}; {cfg['machine']}; Python {cfg['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()),
+        "",
+        "## Summary",
+        "",
+        *summary(doc),
+        "",
+        "## Publish → Python, every transport, same frames, same run",
+        "",
+        "Latency in µs from the producer's publish stamp to the consumer holding the "
+        "frame as a NumPy array (pooled over readers); jitter: standard deviation and "
+        "largest deviation of inter-arrival times from the cadence; CPU: per reader process.",
+        "",
+        "| transport | cadence | readers | load | frames | p50 | p90 | p99 | p99.9 | max | "
+        "slowest reader p99 | jitter sd | jitter max | CPU %/reader | lost |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["matrix"]:  # type: ignore[attr-defined]
+        lines.append(
+            f"| {r['transport']} | {r['cadence']} | {r['readers']} | {r['load']} | {r['frames']} | "
+            f"{r['p50_us']:.0f} | {r['p90_us']:.0f} | {r['p99_us']:.0f} | {r['p99.9_us']:.0f} | "
+            f"{r['max_us']:.0f} | {r['slowest_reader_p99_us']:.0f} | {r['jitter_sd_us']:.0f} | "
+            f"{r['jitter_max_us']:.0f} | {r['cpu_percent_per_reader']:.1f} | {r['lost']} |"
+        )
+    capture = doc.get("capture") or []
+    if capture:
+        lines += [
+            "",
+            "## Capture → Python (live PulseAudio null-sink source)",
+            "",
+            "From the capture callback receiving a frame's last sample (`arrival_ns`) to a "
+            "Python reader holding it; the device period (5 ms) and PulseAudio's buffering "
+            "come before the callback and are not included.",
+            "",
+            "| frame | VAD | frames | p50 µs | p99 µs | max µs | engine-added p50 / p99 µs | "
+            "under 5 ms at p99 | under 10 ms at p99 | engine CPU % | RSS MiB | VAD µs/frame |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|",
+        ]
+        for c in capture:  # type: ignore[attr-defined]
+            t, e = c["capture_to_python_us"], c["engine_added_us"]
+            lines.append(
+                f"| {c['frame']} ({c['frame_ms']:g} ms) | {c['vad']} | {c['frames']} | "
+                f"{t.get('p50', 0):.0f} | {t.get('p99', 0):.0f} | {t.get('max', 0):.0f} | "
+                f"{e.get('p50', 0):.0f} / {e.get('p99', 0):.0f} | "
+                f"{'yes' if t.get('p99', 1e9) < 5000 else 'no'} | "
+                f"{'yes' if t.get('p99', 1e9) < 10000 else 'no'} | "
+                f"{c['engine_cpu_percent']:.1f} | {c['engine_rss_mib']:.0f} | "
+                f"{c['vad_us_per_frame']:.0f} |"
+            )
+    sd = doc.get("sounddevice") or []
+    if sd:
+        lines += [
+            "",
+            "## python-sounddevice vs the engine, a busy transcriber thread in each consumer",
+            "",
+            "Same live source, both at once. Delivery: from the callback (sounddevice: "
+            "PortAudio's callback time, before the GIL; engine: `arrival_ns`) to the Python "
+            "consumer holding the frame.",
+            "",
+            "| consumer | transcriber | frames expected | received | lost | overflow flags | "
+            "delivery p50 µs | p99 µs | max µs |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in sd:  # type: ignore[attr-defined]
+            d = s["delivery_us"]
+            lines.append(
+                f"| {s['side']} | {s['transcriber']} | {s['expected']} | {s['received']} | "
+                f"{s['lost']} | {s.get('overflow_flags', '–')} | {d.get('p50', 0):.0f} | "
+                f"{d.get('p99', 0):.0f} | {d.get('max', 0):.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plots(doc: Dict[str, object], samples: Dict[str, List[float]], out: Path) -> List[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    for cadence in CADENCES_NS:
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for key, values in samples.items():
+            if key.endswith(f"@ {cadence}") and not key.startswith("jitter"):
+                v = np.sort(np.asarray(values))
+                ax.plot(v, np.arange(1, len(v) + 1) / len(v), label=key.split(" @ ")[0])
+        ax.set_xscale("log")
+        ax.set_xlabel("publish → NumPy array in the consumer (µs, log)")
+        ax.set_ylabel("fraction of frames")
+        ax.set_title(f"Latency CDF, one reader, idle machine, {cadence} cadence")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        name = f"latency_cdf_{cadence.replace(' ', '')}.png"
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, values in samples.items():
+        if key.startswith("jitter") and key.endswith("@ 32 ms"):
+            ax.hist(
+                np.clip(values, -2000, 2000),
+                bins=80,
+                histtype="step",
+                label=key[len("jitter ") :].split(" @ ")[0],
+            )
+    ax.set_xlabel("inter-arrival time minus 32 ms (µs, clipped at ±2 ms)")
+    ax.set_ylabel("frames")
+    ax.set_yscale("log")
+    ax.set_title("Jitter at the 32 ms cadence, one reader, idle machine")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "jitter_32ms.png", dpi=110)
+    plt.close(fig)
+    made.append("jitter_32ms.png")
+    sd = doc.get("sounddevice") or []
+    if sd:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+        labels = [
+            f"{'sounddevice' if 'sounddevice' in s['side'] else 'v2m'}\n{s['transcriber']}"
+            for s in sd  # type: ignore[attr-defined]
+        ]
+        x = np.arange(len(labels))
+        for offset, key in ((-0.2, "p50"), (0.0, "p99"), (0.2, "max")):
+            left.bar(
+                x + offset,
+                [s["delivery_us"].get(key, 0) / 1000 for s in sd],  # type: ignore[attr-defined]
+                0.2,
+                label=key,
+            )
+        left.set_xticks(x, labels, fontsize=8)
+        left.set_ylabel("callback → Python consumer (ms)")
+        left.legend()
+        right.bar(x, [s["lost"] for s in sd], 0.5, color="tab:red")  # type: ignore[attr-defined]
+        right.set_xticks(x, labels, fontsize=8)
+        right.set_ylabel("frames lost")
+        fig.suptitle("python-sounddevice vs v2m, busy transcriber thread in the consumer")
+        fig.tight_layout()
+        fig.savefig(out / "sounddevice_vs_engine.png", dpi=110)
+        plt.close(fig)
+        made.append("sounddevice_vs_engine.png")
+    return made
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds-slow", type=float, default=5.0, help="per case at 32 ms")
+    parser.add_argument("--seconds-fast", type=float, default=3.0, help="per case at 1 ms")
+    parser.add_argument("--frames", type=int, help="frames per case (overrides seconds)")
+    parser.add_argument(
+        "--readers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8]
+    )
+    parser.add_argument(
+        "--loaded-readers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 4]
+    )
+    parser.add_argument("--capture-seconds", type=float, default=8.0)
+    parser.add_argument("--sounddevice-seconds", type=float, default=20.0)
+    parser.add_argument("--smoke", action="store_true", help="a few hundred frames, 1 ms, no plots")
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="rewrite suite.md and the plots' tables from suite.json",
+    )
+    args = parser.parse_args()
+    if args.replot:
+        doc = json.loads((args.out / "suite.json").read_text())
+        (args.out / "suite.md").write_text(markdown(doc))
+        print(markdown(doc))
+        return 0
+    if args.smoke:
+        args.frames, args.readers, args.loaded_readers = args.frames or 300, [1], []
+        args.capture_seconds, args.sounddevice_seconds = 4.0, 3.0
+    started = time.monotonic()
+    samples: Dict[str, List[float]] = {}
+    doc: Dict[str, object] = {"configuration": configuration(args)}
+    doc["matrix"] = run_matrix(args, samples)
+    frame_sizes = [512] if args.smoke else [80, 160, 512]
+    doc["capture"] = capture_cases(args.capture_seconds, frame_sizes, ["off", "silero"])
+    doc["sounddevice"] = (
+        compare(args.sounddevice_seconds, ("python",) if args.smoke else ("python", "c-call"))
+        if doc["capture"]
+        else []
+    )
+    doc["seconds"] = time.monotonic() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    prefix = "smoke" if args.smoke else "suite"
+    (args.out / f"{prefix}.json").write_text(json.dumps(doc, indent=1, default=str))
+    (args.out / f"{prefix}.md").write_text(markdown(doc))
+    if not args.smoke:
+        doc["plots"] = plots(doc, samples, args.out)
+    print(markdown(doc))
+    print(f"suite took {doc['seconds']:.0f} s; results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
