@@ -131,15 +131,18 @@ def measure(frames: Iterator[Received]) -> Dict[str, object]:
     published: List[int] = []
     held: List[int] = []
     cpu0 = wall0 = 0.0
-    for count, (index, publish_ns, samples) in enumerate(frames):
-        now = time.monotonic_ns()
-        samples.sum()  # touch the audio, as a consumer would
-        if count == WARMUP:
-            cpu0, wall0 = time.process_time(), time.monotonic()
-        if count >= WARMUP:
-            indices.append(index)
-            published.append(publish_ns)
-            held.append(now)
+    try:
+        for count, (index, publish_ns, samples) in enumerate(frames):
+            now = time.monotonic_ns()
+            samples.sum()  # touch the audio, as a consumer would
+            if count == WARMUP:
+                cpu0, wall0 = time.process_time(), time.monotonic()
+            if count >= WARMUP:
+                indices.append(index)
+                published.append(publish_ns)
+                held.append(now)
+    except KeyboardInterrupt:
+        pass  # SIGINT ends an endless stream: report what was measured
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     span = indices[-1] - indices[0] + 1 if indices else 0
     return {

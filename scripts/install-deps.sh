@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(pkg-config libasound2-dev espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins
-              libportaudio2 stress-ng)
+              libportaudio2 stress-ng tmux)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -85,7 +85,9 @@ def test_a_killed_engine_is_reported_and_its_ring_replaced(
     status = run_engine("status", "--name", ring_name, "--json")
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
-    assert doc["alive"] is False and doc["state"] == "running" and doc["pid"] == engine.pid
+    assert doc["alive"] is False and doc["state"] == "stale" and doc["pid"] == engine.pid
+    text = run_engine("status", "--name", ring_name).stdout
+    assert f"stale (engine pid {engine.pid} died without closing the ring)" in text
     with pytest.raises(v2m.WriterGone):
         v2m.Reader(ring_name)
 
@@ -119,3 +121,19 @@ def test_status_describes_a_running_ring(ring_name: str, engines: Engines) -> No
     assert doc["alive"] and doc["sample_rate"] == 16000 and doc["slots"] == 2048
     assert doc["frames_written"] >= 1 and doc["vad"] == "off" and doc["source"] == "tone:440"
     assert os.path.exists(doc["path"])
+
+
+def test_a_polling_reader_learns_of_a_dead_engine_too(ring_name: str, engines: Engines) -> None:
+    engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    reader = v2m.Reader(ring_name, wait=10)
+    assert reader.read(timeout=5) is not None
+    engine.kill()
+    engine.wait()
+    started = time.monotonic()
+    with pytest.raises(v2m.WriterGone):
+        while time.monotonic() - started < 5:
+            reader.read(timeout=0)  # never waits: only its liveness checks can tell
+            time.sleep(0.01)
+    assert time.monotonic() - started < 1.0
+    reader.close()
+    ring_file(ring_name).unlink()  # the killed engine's stale ring

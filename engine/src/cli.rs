@@ -67,6 +67,12 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Refresh until Ctrl-C (a missing ring is waited for).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between refreshes with --watch.
+        #[arg(long, default_value_t = 1.0, value_parser = parse_interval_s)]
+        interval: f64,
     },
     /// Print the shared-memory layout's field offsets as JSON (for conformance tests).
     #[command(hide = true)]
@@ -292,6 +298,10 @@ fn parse_linger(text: &str) -> Result<f64, String> {
 fn parse_duration(text: &str) -> Result<f64, String> {
     // Ten million seconds is 115 days: enough for any run, far from overflowing.
     parse_seconds_in(text, 0.0..=1e7)
+}
+
+fn parse_interval_s(text: &str) -> Result<f64, String> {
+    parse_seconds_in(text, 0.05..=3600.0)
 }
 
 fn parse_interval_ms(text: &str) -> Result<f64, String> {

@@ -47,7 +47,9 @@ fn main() {
             run::run(&config, signals)
         }),
         Command::Devices { json } => devices::devices(*json),
-        Command::Status { name, json } => status::status(name, *json),
+        Command::Status { name, json, watch, interval } => {
+            status::status(name, *json, watch.then(|| Duration::from_secs_f64(*interval)))
+        }
         Command::BenchVad(args) => bench_vad::bench_vad(&args.config()),
         Command::Layout => layout::layout(),
         Command::CheckHeaders => check_headers::check_headers(),

@@ -22,6 +22,8 @@ from .errors import (
     V2MError,
     WriterGone,
 )
+from .devices import devices
+from .discovery import RingStatus, rings
 from .frame import Frame
 from .layout import FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART
 from .reader import Reader, ring_path
@@ -37,6 +39,9 @@ __all__ = [
     "Engine",
     "EngineFailed",
     "find_engine",
+    "devices",
+    "rings",
+    "RingStatus",
     "ring_path",
     "V2MError",
     "NotFound",

@@ -160,6 +160,8 @@ class HeaderInfo:
     vad_min_silence_ms: int
     source_speed: float
     source: str
+    created_mono_ns: int = 0
+    created_real_ns: int = 0
 
 
 def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
@@ -278,4 +280,6 @@ def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
         vad_min_silence_ms=field("vad_min_silence_ms"),
         source_speed=speed,
         source=source.split(b"\x00", 1)[0].decode("utf-8", "replace"),
+        created_mono_ns=field("created_mono_ns"),
+        created_real_ns=field("created_real_ns"),
     )

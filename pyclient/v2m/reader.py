@@ -113,6 +113,7 @@ class Reader:
         self._gap = False
         self._detached = False  # between engines, with reattach=True
         self._ended = False
+        self._alive_checked = time.monotonic()
         self._ring = self._attach(time.monotonic() + wait)
         self.info = self._ring.info
         write_seq = self.write_seq
@@ -151,6 +152,11 @@ class Reader:
     def generation(self) -> int:
         """The engine start this ring belongs to."""
         return self.info.generation
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since the engine created the ring."""
+        return (time.monotonic_ns() - self.info.created_mono_ns) / 1e9
 
     # ---- live state ------------------------------------------------------------------------
 
@@ -250,17 +256,31 @@ class Reader:
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
+                    # Polling readers (timeout 0) learn of a dead engine too, at the
+                    # same pace as waiting ones.
+                    if time.monotonic() - self._alive_checked >= LIVENESS_INTERVAL_S:
+                        if not self._writer_lives(ring) and not self._move_to_new_ring(deadline):
+                            return None
+                        if self._ring is not ring:
+                            continue
                     return None
             futex_wait(ring.futex_address, word, wait)
-            if int(ring.futex[0]) == word and not ring.writer_alive():
-                if int(ring.state[0]) != layout.STATE_CLOSED:
-                    if not self.reattach:
-                        raise WriterGone(
-                            f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died "
-                            "without closing it; restart the engine"
-                        )
-                    if not self._move_to_new_ring(deadline):
-                        return None
+            if int(ring.futex[0]) == word and not self._writer_lives(ring):
+                if not self._move_to_new_ring(deadline):
+                    return None
+
+    def _writer_lives(self, ring: RingMapping) -> bool:
+        """False if the engine died without closing the ring (a reattaching reader
+        then moves on); raises ``WriterGone`` for a reader that does not reattach."""
+        self._alive_checked = time.monotonic()
+        if int(ring.state[0]) == layout.STATE_CLOSED or ring.writer_alive():
+            return True
+        if not self.reattach:
+            raise WriterGone(
+                f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died "
+                "without closing it; restart the engine"
+            )
+        return False
 
     def _take(self, index: int) -> Optional[Frame]:
         """Reads frame ``index`` under the seqlock; None if overwritten."""

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional, Protocol, Tuple, TypedDict
+from typing import TYPE_CHECKING, Iterator, Optional, Protocol, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from .frame import Frame
 from .layout import HeaderInfo
+from .segmenter import Segmenter
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -35,10 +35,6 @@ class UtteranceOptions(TypedDict, total=False):
     neg_threshold: Optional[float]
     """Probability below which speech may end (None: the engine's)."""
 
-
-SPLIT_PAUSE_MS = 100
-"""A segment longer than ``max_utterance_s`` is split at its last pause of at least
-this long (Silero's rule), or else at the limit."""
 
 DEFAULTS: UtteranceOptions = {
     "min_speech_ms": 250,
@@ -123,14 +119,6 @@ class Utterance:
         return self._reader.frames_valid(self.first_index, self.frames)
 
 
-@dataclass
-class _Segment:
-    start: int  # first speech frame
-    end: int  # one past the last speech frame
-    complete: bool
-    continues: bool = False  # the rest of a segment split at max_utterance_s
-
-
 def checked(options: UtteranceOptions) -> UtteranceOptions:
     """``options`` over the defaults; an unknown name is a TypeError, as for a function."""
     unknown = set(options) - set(DEFAULTS)
@@ -151,100 +139,21 @@ def utterances(reader: FrameSource, **options: Unpack[UtteranceOptions]) -> Iter
 
 
 def _segments(reader: FrameSource, o: UtteranceOptions) -> Iterator[Utterance]:
-    frame_ms = 1000 * reader.frame_duration
     threshold, neg_threshold = o["threshold"], o["neg_threshold"]
-    thr = reader.info.vad_threshold if threshold is None else threshold
-    neg = reader.info.vad_neg_threshold if neg_threshold is None else neg_threshold
-    min_speech = max(1, math.ceil(o["min_speech_ms"] / frame_ms))
-    min_silence = max(1, math.ceil(o["min_silence_ms"] / frame_ms))
-    pad = math.ceil(o["speech_pad_ms"] / frame_ms)
-    max_frames = max(1, int(o["max_utterance_s"] * 1000 / frame_ms))
-    min_pause = max(1, math.ceil(SPLIT_PAUSE_MS / frame_ms))
-
-    start: Optional[int] = None  # first frame of the speech being heard
-    continued = False  # that speech continues a segment split at max_utterance_s
-    silence_from: Optional[int] = None  # first frame of the current quiet run
-    pause: Optional[Tuple[int, int]] = None  # (start, end) of the last pause in the speech
-    pending: Optional[_Segment] = None  # ended, waiting for its trailing padding
-    # Audio before this frame is off limits: it belongs to the previous
-    # utterance, or lies before a discontinuity.
-    floor = 0
-
-    def emit(segment: _Segment, limit: float = math.inf) -> Utterance:
-        """The utterance of ``segment`` with its padding; the trailing pad stops at
-        ``limit`` (the next speech's share of the gap, or a discontinuity)."""
-        nonlocal floor
-        before = floor if segment.continues else max(segment.start - pad, floor)
-        after = int(min(segment.end + pad, limit, reader.write_seq))
-        floor = after
-        return _build(reader, before, after, segment.complete)
-
-    def shared_gap(end: int, next_start: int) -> int:
-        """Neighbouring utterances split the silence between them."""
-        return end + (next_start - end) // 2
-
-    def heard_so_far(end: int) -> Optional[_Segment]:
-        """The speech in progress, cut short at ``end`` (a discontinuity, the ring
-        closing); None if it is too short to keep."""
-        assert start is not None
-        speech_end = silence_from if silence_from is not None else end
-        if speech_end > start and (speech_end - start >= min_speech or continued):
-            return _Segment(start, speech_end, complete=False, continues=continued)
-        return None
-
-    last_index = -1
+    segmenter = Segmenter.for_frames(
+        1000 * reader.frame_duration,
+        reader.info.vad_threshold if threshold is None else threshold,
+        reader.info.vad_neg_threshold if neg_threshold is None else neg_threshold,
+        o["min_speech_ms"],
+        o["min_silence_ms"],
+        o["speech_pad_ms"],
+        o["max_utterance_s"],
+    )
     for frame in reader:
-        index = frame.index
-        last_index = index
-        if pending is not None and index >= pending.end + pad:
-            yield emit(pending)
-            pending = None
-        if frame.discontinuity:
-            # Audio before this frame is missing: nothing is joined across the gap.
-            if pending is not None:
-                yield emit(pending, limit=index)
-                pending = None
-            if start is not None:
-                cut = heard_so_far(index)
-                if cut is not None:
-                    yield emit(cut, limit=index)
-                start, silence_from, continued, pause = None, None, False, None
-            floor = max(floor, index)
-        p = frame.vad_prob
-        if start is None:
-            if p >= thr:
-                start, silence_from, pause = index, None, None
-                if pending is not None:
-                    yield emit(pending, limit=shared_gap(pending.end, start))
-                    pending = None
-            continue
-        if p >= thr:
-            if silence_from is not None and index - silence_from >= min_pause:
-                pause = (silence_from, index)
-            silence_from = None
-        elif p < neg and silence_from is None:
-            silence_from = index
-        if silence_from is not None and index - silence_from + 1 >= min_silence:
-            if silence_from - start >= min_speech or continued:
-                pending = _Segment(start, silence_from, complete=True, continues=continued)
-            start, silence_from, continued, pause = None, None, False, None
-        elif silence_from is None and index - start + 1 >= max_frames:
-            # Too long: split at the last pause, like Silero, or else right here.
-            if pause is not None and pause[0] - start >= min_speech:
-                quiet, resumed = pause
-                yield emit(_Segment(start, quiet, False, continued), shared_gap(quiet, resumed))
-                start = resumed
-            else:
-                yield emit(_Segment(start, index + 1, False, continued), limit=index + 1)
-                start = index + 1
-            continued, pause = True, None
-    # The ring closed.
-    if pending is not None:
-        yield emit(pending)
-    if start is not None:
-        cut = heard_so_far(last_index + 1)
-        if cut is not None:
-            yield emit(cut)
+        for span in segmenter.feed(frame.index, frame.vad_prob, frame.discontinuity):
+            yield _build(reader, span.first, span.end, span.complete)
+    for span in segmenter.finish():
+        yield _build(reader, span.first, span.end, span.complete)
 
 
 def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utterance:

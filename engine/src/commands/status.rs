@@ -1,40 +1,69 @@
-//! `v2m-engine status`: what a ring's header says, and whether its engine lives.
+//! `v2m-engine status`: what a ring's header says, and whether its engine lives;
+//! once, or refreshed every interval with `--watch`.
 
+use std::io::IsTerminal;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use v2m_layout::{HeaderInfo, HEADER_USED, STATE_CLOSED, STATE_RUNNING};
 
 use super::output;
+use crate::clock;
 use crate::error::EngineError;
 use crate::shm::inspect::{open_ring_file, owner_alive};
 use crate::shm::RingName;
 
-/// Prints the status of ring `name`, as text or JSON.
-pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
-    let path = name.path();
-    let ring =
-        open_ring_file(&path, None)?.ok_or_else(|| EngineError::NoRing { name: name.as_str().into() })?;
-    let mut bytes = vec![0u8; HEADER_USED.min(ring.len as usize)];
-    ring.file.read_exact_at(&mut bytes, 0).map_err(|e| EngineError::system("reading the header", e))?;
-    let info = HeaderInfo::parse(&bytes, ring.len)
-        .map_err(|error| EngineError::Layout { name: name.as_str().into(), error })?;
-    let alive = owner_alive(&ring.file)?;
-    let state = match info.state {
-        STATE_RUNNING => "running",
-        STATE_CLOSED => "closed",
-        _ => "starting",
-    };
-    let vad = info.config.vad;
-    let g = &info.config.geometry;
-    let stats = info.stats;
-    let vad_mean_us =
-        if stats.vad_frames > 0 { stats.vad_ns_total as f64 / stats.vad_frames as f64 / 1000.0 } else { 0.0 };
-    let vad_max_us = stats.vad_ns_max as f64 / 1000.0;
-    if as_json {
-        let doc = json!({
-            "name": name.as_str(), "path": path.display().to_string(), "uid": ring.uid,
-            "state": state, "alive": alive, "generation": info.generation, "pid": info.writer_pid,
+/// What `status` shows of one ring, read once.
+struct Snapshot {
+    info: HeaderInfo,
+    uid: u32,
+    alive: bool,
+}
+
+impl Snapshot {
+    fn read(name: &RingName) -> Result<Snapshot, EngineError> {
+        let path = name.path();
+        let ring =
+            open_ring_file(&path, None)?.ok_or_else(|| EngineError::NoRing { name: name.as_str().into() })?;
+        let mut bytes = vec![0u8; HEADER_USED.min(ring.len as usize)];
+        ring.file.read_exact_at(&mut bytes, 0).map_err(|e| EngineError::system("reading the header", e))?;
+        let info = HeaderInfo::parse(&bytes, ring.len)
+            .map_err(|error| EngineError::Layout { name: name.as_str().into(), error })?;
+        Ok(Snapshot { info, uid: ring.uid, alive: owner_alive(&ring.file)? })
+    }
+
+    /// `running`, `closed`, `starting`, or `stale` (its engine died without closing it).
+    fn state(&self) -> &'static str {
+        match (self.info.state, self.alive) {
+            (STATE_CLOSED, _) => "closed",
+            (_, false) => "stale",
+            (STATE_RUNNING, true) => "running",
+            _ => "starting",
+        }
+    }
+
+    fn uptime_s(&self) -> f64 {
+        clock::monotonic_ns().saturating_sub(self.info.created_mono_ns) as f64 / 1e9
+    }
+
+    fn vad_us(&self) -> (f64, f64) {
+        let s = self.info.stats;
+        let mean = if s.vad_frames > 0 { s.vad_ns_total as f64 / s.vad_frames as f64 / 1000.0 } else { 0.0 };
+        (mean, s.vad_ns_max as f64 / 1000.0)
+    }
+
+    /// The `--json` document (its schema is in the README).
+    fn json(&self, name: &RingName) -> Value {
+        let (info, g, s) = (&self.info, &self.info.config.geometry, self.info.stats);
+        let vad = info.config.vad;
+        let (vad_mean_us, vad_max_us) = self.vad_us();
+        json!({
+            "name": name.as_str(), "path": name.path().display().to_string(), "uid": self.uid,
+            "state": self.state(), "alive": self.alive, "generation": info.generation,
+            "pid": info.writer_pid, "uptime_s": self.uptime_s(),
             "version": format!("{}.{}", info.version.0, info.version.1),
             "source": info.config.source, "speed": info.config.source_speed,
             "sample_rate": g.sample_rate, "channels": g.channels, "frame_samples": g.frame_samples,
@@ -42,45 +71,96 @@ pub fn status(name: &RingName, as_json: bool) -> Result<(), EngineError> {
             "vad": vad.kind.name(), "vad_threshold": vad.threshold, "vad_neg_threshold": vad.neg_threshold,
             "vad_min_silence_ms": vad.min_silence_ms,
             "stats": {
-                "device_overruns": stats.device_overruns, "samples_lost": stats.samples_lost,
-                "source_restarts": stats.source_restarts, "discontinuities": stats.discontinuities,
-                "vad_frames": stats.vad_frames, "vad_mean_us": vad_mean_us, "vad_max_us": vad_max_us,
-                "last_publish_ns": stats.last_publish_ns,
+                "device_overruns": s.device_overruns, "samples_lost": s.samples_lost,
+                "source_restarts": s.source_restarts, "discontinuities": s.discontinuities,
+                "vad_frames": s.vad_frames, "vad_mean_us": vad_mean_us, "vad_max_us": vad_max_us,
+                "last_publish_ns": s.last_publish_ns,
             },
-        });
-        return output::println(&doc.to_string());
+        })
     }
-    let liveness = if alive { "alive" } else { "dead" };
-    let lines = [
-        format!("ring        {} ({}, owner uid {})", name.as_str(), path.display(), ring.uid),
-        format!(
-            "state       {state}, engine pid {} {liveness}, generation {:016x}",
-            info.writer_pid, info.generation
-        ),
-        format!("layout      version {}.{}, {} bytes", info.version.0, info.version.1, g.total_size),
-        format!("source      {} (speed {})", info.config.source, speed_text(info.config.source_speed)),
-        format!(
-            "format      {} Hz, {} channel(s), {} samples/frame, {} slots",
-            g.sample_rate, g.channels, g.frame_samples, g.slot_count
-        ),
-        format!("frames      {} written, {} discontinuities", info.write_seq, stats.discontinuities),
-        format!(
-            "vad         {}, threshold {} / {}, min silence {} ms",
-            vad.kind.name(),
-            vad.threshold,
-            vad.neg_threshold,
-            vad.min_silence_ms
-        ),
-        format!(
-            "vad time    mean {vad_mean_us:.1} µs, max {vad_max_us:.1} µs over {} frames",
-            stats.vad_frames
-        ),
-        format!(
-            "losses      {} device overruns, {} samples lost, {} source restarts",
-            stats.device_overruns, stats.samples_lost, stats.source_restarts
-        ),
-    ];
-    output::println(&lines.join("\n"))
+
+    fn text(&self, name: &RingName) -> String {
+        let (info, g, s) = (&self.info, &self.info.config.geometry, self.info.stats);
+        let vad = info.config.vad;
+        let (vad_mean_us, vad_max_us) = self.vad_us();
+        let engine = match self.state() {
+            "stale" => format!("stale (engine pid {} died without closing the ring)", info.writer_pid),
+            state => format!(
+                "{state}, engine pid {} {}",
+                info.writer_pid,
+                if self.alive { "alive" } else { "gone" }
+            ),
+        };
+        [
+            format!("ring        {} ({}, owner uid {})", name.as_str(), name.path().display(), self.uid),
+            format!("state       {engine}, generation {:016x}, up {:.0} s", info.generation, self.uptime_s()),
+            format!("layout      version {}.{}, {} bytes", info.version.0, info.version.1, g.total_size),
+            format!("source      {} (speed {})", info.config.source, speed_text(info.config.source_speed)),
+            format!(
+                "format      {} Hz, {} channel(s), {} samples/frame, {} slots",
+                g.sample_rate, g.channels, g.frame_samples, g.slot_count
+            ),
+            format!("frames      {} written, {} discontinuities", info.write_seq, s.discontinuities),
+            format!(
+                "vad         {}, threshold {} / {}, min silence {} ms",
+                vad.kind.name(),
+                vad.threshold,
+                vad.neg_threshold,
+                vad.min_silence_ms
+            ),
+            format!(
+                "vad time    mean {vad_mean_us:.1} µs, max {vad_max_us:.1} µs over {} frames",
+                s.vad_frames
+            ),
+            format!(
+                "losses      {} device overruns, {} samples lost, {} source restarts",
+                s.device_overruns, s.samples_lost, s.source_restarts
+            ),
+        ]
+        .join("\n")
+    }
+}
+
+/// Prints the status of ring `name`, as text or JSON; with `watch`, again every
+/// `watch` until SIGINT or SIGTERM (a missing ring is then waited for, not an error).
+pub fn status(name: &RingName, as_json: bool, watch: Option<Duration>) -> Result<(), EngineError> {
+    let Some(interval) = watch else {
+        let snapshot = Snapshot::read(name)?;
+        return output::println(&if as_json { snapshot.json(name).to_string() } else { snapshot.text(name) });
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| EngineError::system("installing signal handlers", e))?;
+    }
+    let terminal = std::io::stdout().is_terminal();
+    while !stop.load(Ordering::Relaxed) {
+        let shown = match Snapshot::read(name) {
+            Ok(s) if as_json => s.json(name).to_string(),
+            Ok(s) => s.text(name),
+            Err(EngineError::NoRing { .. }) if as_json => {
+                json!({"name": name.as_str(), "state": "absent"}).to_string()
+            }
+            Err(EngineError::NoRing { .. }) => {
+                format!("ring        {} (no such ring yet; waiting)", name.as_str())
+            }
+            Err(e) => return Err(e),
+        };
+        // On a terminal, redraw in place; elsewhere, one block (or JSON line) per interval.
+        let frame = if terminal {
+            format!("\x1b[H\x1b[2J{shown}")
+        } else if as_json {
+            shown
+        } else {
+            format!("{shown}\n")
+        };
+        output::println(&frame)?;
+        let until = clock::monotonic_ns() + interval.as_nanos() as u64;
+        while !stop.load(Ordering::Relaxed) && clock::monotonic_ns() < until {
+            clock::sleep_until((clock::monotonic_ns() + 50_000_000).min(until));
+        }
+    }
+    Ok(())
 }
 
 fn speed_text(speed: f32) -> String {

@@ -1,0 +1,168 @@
+"""``v2m-record``: the stream into a WAV file, optionally only its utterances, with an
+Audacity label track of the speech segments.
+
+A ring reader like any other. The file is valid at every moment (its header is kept
+up to date), so Ctrl-C, SIGTERM, the ring closing or the engine dying all leave a
+complete file. Frames lost to overrun are written as silence and counted, so the
+file's timeline stays true.
+
+    v2m-record OUT.wav [--name NAME] [--speech-only] [--labels OUT.txt]
+                       [--duration S] [--format int16|float32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import List, Optional, TextIO
+
+import numpy as np
+
+from ..errors import V2MError, WriterGone
+from ..reader import Reader
+from ..segmenter import Segmenter, Span
+from ..utterances import DEFAULTS
+from . import PRIORITIES, lower_priority
+from .wavfile import FORMATS, WavWriter
+
+BATCH_S = 0.25
+"""How often the recorder wakes to write what arrived (the ring holds a minute)."""
+
+
+class Recorder:
+    """Writes a reader's frames (or its utterances) into ``wav``; labels into ``labels``."""
+
+    def __init__(
+        self, reader: Reader, wav: WavWriter, labels: Optional[TextIO], speech_only: bool
+    ) -> None:
+        self.reader, self.wav, self.labels, self.speech_only = reader, wav, labels, speech_only
+        self.first: Optional[int] = None  # index of the first frame recorded
+        self.next: Optional[int] = None  # the frame expected next
+        self.lost = 0
+        self.segments = 0
+        o = DEFAULTS
+        self.segmenter = Segmenter.for_frames(
+            1000 * reader.frame_duration,
+            reader.info.vad_threshold,
+            reader.info.vad_neg_threshold,
+            o["min_speech_ms"],
+            o["min_silence_ms"],
+            o["speech_pad_ms"],
+            o["max_utterance_s"],
+        )
+
+    def take(self, index: int, samples: np.ndarray, vad_prob: float, discontinuity: bool) -> None:
+        """One frame, in order of index."""
+        size = self.reader.frame_samples
+        if self.first is None:
+            self.first = self.next = index
+        assert self.next is not None
+        gap = index - self.next
+        if gap > 0:
+            self.lost += gap
+            if not self.speech_only:
+                self.wav.write_silence(gap * size)
+        if not self.speech_only:
+            self.wav.write(samples)
+        self.next = index + 1
+        for span in self.segmenter.feed(index, vad_prob, discontinuity):
+            self._segment(span)
+
+    def finish(self) -> None:
+        for span in self.segmenter.finish():
+            self._segment(span)
+
+    def _segment(self, span: Span) -> None:
+        """A finished speech segment: its label, and its audio in speech-only mode."""
+        assert self.first is not None
+        rate, size = self.reader.sample_rate, self.reader.frame_samples
+        if self.speech_only:
+            start = self.wav.seconds
+            for index in range(span.first, span.end):
+                frame = self.reader.peek(index)
+                samples = np.zeros(size, np.float32) if frame is None else frame.samples.copy()
+                if frame is not None and not frame.valid():  # overwritten during the copy
+                    samples[:] = 0
+                self.wav.write(samples)
+            end = self.wav.seconds
+        else:
+            start = (span.first - self.first) * size / rate
+            end = (span.end - self.first) * size / rate
+        self.segments += 1
+        if self.labels is not None:
+            note = "" if span.complete else " (cut)"
+            self.labels.write(f"{start:.6f}\t{end:.6f}\tspeech {self.segments}{note}\n")
+            self.labels.flush()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="v2m-record", description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="the WAV file to write")
+    parser.add_argument("--name", default="default", help="ring name")
+    parser.add_argument("--speech-only", action="store_true", help="only the utterances")
+    parser.add_argument("--labels", help="write an Audacity label track of the speech here")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds of stream")
+    parser.add_argument("--format", choices=FORMATS, default="int16")
+    parser.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the ring")
+    parser.add_argument(
+        "--priority",
+        choices=PRIORITIES,
+        default="idle",
+        help="scheduling priority: idle (default: runs only when no one else needs the CPU), "
+        "low (nice 10) or normal",
+    )
+    args = parser.parse_args(argv)
+    lower_priority(args.priority)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        reader = Reader(args.name, wait=args.wait)
+    except V2MError as e:
+        print(f"v2m-record: {e}", file=sys.stderr)
+        return 2
+    labels = open(args.labels, "w") if args.labels else None
+    wav = WavWriter(args.out, reader.sample_rate, args.format)
+    recorder = Recorder(reader, wav, labels, args.speech_only)
+    limit = None if args.duration is None else int(args.duration / reader.frame_duration)
+    why, code = "the ring closed", 0
+    try:
+        while not stop.is_set():
+            if limit is not None and recorder.first is not None:
+                assert recorder.next is not None
+                if recorder.next - recorder.first >= limit:
+                    why = f"{args.duration:g} s recorded"
+                    break
+            frame = reader.read(timeout=0)
+            if frame is None:
+                if reader.ended:
+                    break
+                # Nothing waits on a recording: wake a few times a second and take what
+                # came, rather than on every frame with the readers that need it fast.
+                stop.wait(BATCH_S)
+                continue
+            recorder.take(frame.index, frame.samples, frame.vad_prob, frame.discontinuity)
+        else:
+            why = "stopped (SIGTERM)"
+    except KeyboardInterrupt:
+        why = "stopped (Ctrl-C)"
+    except WriterGone:
+        why, code = "the engine died", 1
+    finally:
+        recorder.finish()
+        wav.close()
+        if labels is not None:
+            labels.close()
+        reader.close()
+    lost = f"; {recorder.lost} frames lost to overrun, written as silence" if recorder.lost else ""
+    print(
+        f"v2m-record: {why}: {wav.seconds:.2f} s written to {args.out}, "
+        f"{recorder.segments} speech segments{lost}",
+        file=sys.stderr,
+    )
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
