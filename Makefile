@@ -5,24 +5,31 @@ SHELL := /bin/bash
 ENGINE := target/release/v2m-engine
 PY := .venv/bin/python
 
-.PHONY: demo test deps models build bench clean
+.PHONY: demo test deps demo-deps models build build-demo bench clean
+
+# `make demo` installs only what the demo needs; `make test` adds the tools of the trade.
+demo-deps:
+	@scripts/install-deps.sh demo
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
 
-models: deps
+models: demo-deps
+
+build-demo: demo-deps
+	cargo build --release --locked -p v2m-engine
 
 build: deps
 	cargo build --release --locked
 
-demo: build
+demo: build-demo
 	$(PY) pyclient/examples/vad_demo.py --engine $(ENGINE)
 
 test: build
 	cargo fmt --all --check
 	cargo clippy --release --locked --all-targets -- -D warnings
 	.venv/bin/black --check -q pyclient tests bench
-	.venv/bin/mypy --strict pyclient/v2m
+	.venv/bin/mypy --strict pyclient/v2m pyclient/v2m_engine.py
 	cargo test --release --locked --workspace
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
 	$(PY) -m pytest tests -q

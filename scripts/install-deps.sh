@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need and is safe to run again:
-# Debian packages (only when root and only those missing), then the .venv.
+# Installs what `make demo` (argument `demo`) or `make test` (argument `test`, the
+# default) needs, and is safe to run again: Debian packages (only when root and only
+# those missing), then the .venv, then the Silero model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+what=${1:-test}
 
-APT_PACKAGES=(pkg-config libasound2-dev espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins
-              libportaudio2 stress-ng tmux)
+# The demo builds and runs the engine; the tests also make speech (espeak-ng, sox), run
+# a private PulseAudio server, PortAudio (python-sounddevice), load (stress-ng), tmux.
+APT_PACKAGES=(pkg-config libasound2-dev libasound2-plugins)
+if [[ $what == test ]]; then
+  APT_PACKAGES+=(espeak-ng sox pulseaudio pulseaudio-utils libportaudio2 stress-ng tmux)
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -24,12 +30,20 @@ PYTHON=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.v2m-installed
-if [[ ! -f $stamp ]] || [[ -n $(find pyclient requirements-dev.txt bench/requirements.txt -newer "$stamp" -type f -print -quit) ]]; then
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -r bench/requirements.txt
+pip=(.venv/bin/pip install -q --disable-pip-version-check)
+stamp=.venv/.v2m-installed-$what
+inputs=(pyclient requirements-demo.txt)
+[[ $what == test ]] && inputs+=(requirements-dev.txt bench/requirements.txt)
+if [[ ! -f $stamp ]] || [[ -n $(find "${inputs[@]}" -newer "$stamp" -type f -print -quit) ]]; then
+  if [[ $what == test ]]; then
+    "${pip[@]}" -r requirements-demo.txt -r requirements-dev.txt -r bench/requirements.txt
+  else
+    "${pip[@]}" -r requirements-demo.txt
+  fi
   rm -rf pyclient/build  # setuptools' in-tree build directory: never reuse a stale one
-  # Editable: tests and tools import the tree itself, never a stale copy.
-  .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps -e ./pyclient
+  # Editable: the tests and tools import the tree itself, never a stale copy; and
+  # without an engine or model of its own (V2M_DEV_INSTALL): make builds and fetches them.
+  V2M_DEV_INSTALL=1 "${pip[@]}" --force-reinstall --no-deps -e ./pyclient
   touch "$stamp"
 fi
 

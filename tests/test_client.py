@@ -261,6 +261,23 @@ def _oldest_python() -> str | None:
 OLDEST = _oldest_python()
 
 
+@pytest.fixture(scope="module")
+def package_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip install ./pyclient` builds: the package, the engine, the model."""
+    out = tmp_path_factory.mktemp("wheel")
+    env = {k: v for k, v in os.environ.items() if k != "V2M_DEV_INSTALL"}
+    build = subprocess.run(
+        [PYTHON, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT / "pyclient"), "-w", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = out.glob("v2m-*-py3-none-linux_x86_64.whl")
+    return wheel
+
+
 @pytest.mark.parametrize(
     "python",
     [
@@ -274,22 +291,24 @@ OLDEST = _oldest_python()
     ],
     ids=["current", "oldest"],
 )
-def test_the_package_installs_into_a_fresh_venv(python: str, tmp_path: Path) -> None:
+def test_the_package_installs_into_a_fresh_venv(
+    python: str, package_wheel: Path, tmp_path: Path
+) -> None:
+    """The wheel carries the engine and the model: a fresh venv outside the checkout
+    runs Silero with no engine argument and no environment variables."""
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    silero = python == sys.executable  # ONNX Runtime 1.31 needs Python 3.10 or newer
+    target = f"{package_wheel}[silero,tools]" if silero else str(package_wheel)
     pip = subprocess.run(
-        [
-            str(venv / "bin" / "pip"),
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            str(ROOT / "pyclient"),
-        ],
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", target],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert pip.returncode == 0, pip.stderr
+    assert (venv / "bin" / "v2m-engine").is_file(), "the engine is installed into bin/"
+    assert (venv / "bin" / "v2m-monitor").is_file(), "and the tools"
     probe = subprocess.run(
         [
             str(venv / "bin" / "python"),
@@ -297,6 +316,7 @@ def test_the_package_installs_into_a_fresh_venv(python: str, tmp_path: Path) -> 
             "import json, importlib.metadata as m, pathlib, v2m; "
             "print(json.dumps({'requires': m.requires('v2m'), "
             "'typed': (pathlib.Path(v2m.__file__).parent / 'py.typed').exists(), "
+            "'model': (pathlib.Path(v2m.__file__).parent / 'models' / 'silero_vad.onnx').is_file(), "
             "'names': sorted(v2m.__all__)}))",
         ],
         capture_output=True,
@@ -305,7 +325,7 @@ def test_the_package_installs_into_a_fresh_venv(python: str, tmp_path: Path) -> 
     )
     info = json.loads(probe.stdout)
     runtime = [r for r in info["requires"] if "extra ==" not in r]
-    assert runtime == ["numpy>=1.22"] and info["typed"], info["requires"]
+    assert runtime == ["numpy>=1.22"] and info["typed"] and info["model"], info
     assert {
         "Reader",
         "Frame",
@@ -314,30 +334,56 @@ def test_the_package_installs_into_a_fresh_venv(python: str, tmp_path: Path) -> 
         "NotFound",
         "LayoutError",
         "WriterGone",
+        "rings",
+        "devices",
     } <= set(info["names"])
-    # The installed package, not the tree, reads a real engine's frames and utterances.
+    # Outside the checkout, with nothing pointing at the project: the installed
+    # engine, its model and (with the extra) ONNX Runtime are found on their own.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("V2M_ENGINE", "ORT_DYLIB_PATH", "V2M_VAD_MODEL", "PYTHONPATH")
+    }
+    env["PATH"] = "/usr/bin:/bin"
+    vad = "" if silero else ", vad='energy'"
     smoke = subprocess.run(
         [
             str(venv / "bin" / "python"),
             "-c",
             "import asyncio, sys, v2m\n"
-            f"with v2m.spawn(source='file:{ROOT / 'assets' / 'speech.wav'}', speed='max', linger=3, vad='energy',"
-            f" engine={str(ENGINE)!r}) as e:\n"
+            "print(v2m.find_engine())\n"
+            f"with v2m.spawn(source='file:{ROOT / 'assets' / 'speech.wav'}', speed='max', "
+            f"linger=3{vad}) as e:\n"
             "    with e.reader() as r:\n"
+            "        kind = r.info.vad_kind\n"
             "        n = len(list(r.utterances()))\n"
             "    async def frames():\n"
             "        with e.reader() as r:\n"
             "            return len([f async for f in r.aiter()])\n"
-            "    print(n, asyncio.run(frames()), sys.version_info[:2])\n",
+            "    print(kind, n, asyncio.run(frames()))\n",
         ],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
+        env=env,
     )
     assert smoke.returncode == 0, smoke.stderr
-    utterances, frames = smoke.stdout.split()[:2]
-    assert int(frames) == 511 and int(utterances) >= 1
+    engine_path, counts = smoke.stdout.splitlines()[:2]
+    assert engine_path == str(venv / "bin" / "v2m-engine")
+    kind, utterances, frames = (int(x) for x in counts.split())
+    assert frames == 511 and utterances >= 1
+    assert kind == (v2m.layout.VAD_SILERO if silero else v2m.layout.VAD_ENERGY)
+    if not silero:
+        missing = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import v2m; v2m.spawn(source='silence')"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert 'pip install "v2m[silero]"' in missing.stderr, missing.stderr
 
 
 @needs_speech
@@ -393,3 +439,31 @@ def test_an_utterance_that_wraps_the_ring_is_copied_once(
                 copied += wraps
                 viewed += not wraps
     assert copied and viewed
+
+
+def test_spawn_options_are_typed_and_a_typo_is_an_error() -> None:
+    with pytest.raises(TypeError, match="unknown engine option.*sped"):
+        v2m.spawn(source="silence", sped="max")  # type: ignore[call-arg]
+    assert v2m.spawn.__annotations__["options"] == "Unpack[EngineOptions]"
+
+
+def test_a_bare_path_is_a_file_source(ring_name: str) -> None:
+    wav = ROOT / "assets" / "speech.wav"
+    with v2m.spawn(source=str(wav), name=ring_name, vad="energy", speed="max", linger=3) as e:
+        with e.reader() as r:
+            assert r.info.source == f"file:{wav}"
+            frames = list(r)
+    assert len(frames) == 511
+    assert frames[100].stream_s == 100 * 0.032, "frames know their place in the file"
+
+
+def test_devices_and_rings_from_python() -> None:
+    assert isinstance(v2m.devices(), list)
+    result = subprocess.run(
+        [PYTHON, "-m", "v2m", "devices"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    usage = subprocess.run([PYTHON, "-m", "v2m"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0 and "python -m v2m rings" in usage.stdout
+    wrong = subprocess.run([PYTHON, "-m", "v2m", "bogus"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "python -m v2m rings" in wrong.stderr

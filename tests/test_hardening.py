@@ -5,6 +5,7 @@ stale ring never orphan one another; what a dead engine leaves is cleaned up."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -228,18 +229,19 @@ def test_two_engines_racing_for_a_stale_ring_never_delete_each_others_ring(
     # Engine A decides the ring is stale and is held just before removing it ...
     a = subprocess.Popen(
         [str(ENGINE), "run", "--name", ring_name, "--source", "silence", "--vad", "off"],
-        env=dict(os.environ, V2M_TEST_PAUSE_BEFORE_STALE_UNLINK_MS="1500"),
+        env=dict(os.environ, V2M_TEST_PAUSE_BEFORE_STALE_UNLINK_MS="3000"),
         stderr=subprocess.PIPE,
         text=True,
     )
     engines.procs.append(a)  # type: ignore[arg-type]
     try:
-        # A takes the stale ring's exclusive lock before it decides anything (an
-        # engine that decided without it would not show here; the race below
-        # then shows what goes wrong).
-        deadline = time.monotonic() + 1.0
-        while not _locked_exclusively(stale) and time.monotonic() < deadline:
-            time.sleep(0.002)
+        # A decides under the stale ring's exclusive lock (an engine that decided
+        # without it fails here). A busy machine may take a while to start A.
+        wait_for(
+            lambda: _locked_exclusively(stale),
+            timeout=10,
+            what="engine A to hold the stale ring's lock while it decides to remove it",
+        )
     finally:
         os.close(stale)
     b = subprocess.Popen(
@@ -342,3 +344,25 @@ def test_an_engine_killed_while_starting_leaves_nothing_the_next_one_keeps(
         holder.wait()
         for p in _private_files(live_name):
             p.unlink()
+
+
+def test_list_shows_every_ring_and_clean_removes_only_the_dead(
+    ring_name: str, engines: Engines
+) -> None:
+    live = engines.start("--name", ring_name, "--source", "silence", "--vad", "off")
+    dead_name = f"{ring_name}-dead"
+    dead = engines.start("--name", dead_name, "--source", "silence", "--vad", "off")
+    wait_for(lambda: ring_file(ring_name).exists() and ring_file(dead_name).exists(), what="rings")
+    dead.kill()
+    dead.wait()
+    orphan = Path(f"/dev/shm/.v2m-{ring_name}-orphan.{dead_pid()}.init")
+    orphan.write_bytes(b"\0" * 64)
+    listing = {e["name"]: e for e in json.loads(run_engine("list", "--json").stdout)}
+    assert listing[ring_name]["state"] == "running" and listing[ring_name]["pid"] == live.pid
+    assert listing[dead_name]["state"] == "stale"
+    assert any(e["state"] == "unfinished" for e in listing.values())
+    cleaned = run_engine("list", "--clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not ring_file(dead_name).exists() and not orphan.exists()
+    assert ring_file(ring_name).exists(), "a live ring is never removed"
+    assert f"{ring_name} " in cleaned.stdout and "running" in cleaned.stdout

@@ -151,3 +151,33 @@ def test_an_unknown_option_is_a_type_error(writer: PythonWriter) -> None:
     with v2m.Reader(name, start="oldest") as reader:
         with pytest.raises(TypeError, match="min_silense_ms"):
             reader.utterances(min_silense_ms=300)  # type: ignore[call-arg]
+
+
+def test_vad_events_report_each_edge_like_vaditerator(writer: PythonWriter) -> None:
+    probs = probabilities((20, QUIET), (20, SPEECH), (20, QUIET), (10, SPEECH), (20, QUIET))
+    for i, p in enumerate(probs):
+        writer.publish(i, vad_prob=p, flags=v2m.FLAG_DISCONTINUITY if i == 65 else 0)
+    writer.close()
+    name = writer.path.rsplit("v2m-", 1)[1]
+    with v2m.Reader(name, start="oldest") as reader:
+        events = [(e.kind, e.sample, e.index) for e in reader.vad_events()]
+    pad, size = 480, 512  # 30 ms at 16 kHz
+    assert events == [
+        ("start", 20 * size - pad, 20),  # on the first speech frame, padded earlier
+        ("end", 40 * size + pad, 44),  # after 100 ms below the end threshold
+        ("start", 60 * size - pad, 60),
+        ("end", 65 * size, 65),  # a discontinuity ends speech at the gap
+        ("start", 65 * size - pad, 65),  # and speech after it starts anew
+        ("end", 70 * size + pad, 74),
+    ]
+
+
+def test_utterances_know_their_place_in_the_stream(writer: PythonWriter) -> None:
+    probs = probabilities((20, QUIET), (20, SPEECH), (40, QUIET))
+    (u,) = cut(writer, probs)
+    assert (u.start_s, u.end_s) == (10 * 0.032, 50 * 0.032)
+    copy = u.audio_copy()
+    assert copy.flags.writeable and copy.flags.owndata and np.array_equal(copy, u.audio)
+    copy *= 0.5  # a copy may be normalised in place
+    pcm = u.audio_int16()
+    assert pcm.dtype == np.int16 and np.array_equal(pcm, np.rint(u.audio * 32767).astype(np.int16))

@@ -59,6 +59,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List every ring on this machine with its state (running, closed, stale), and
+    /// what dead engines left behind.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// First remove this user's stale rings and unfinished segments of dead engines.
+        #[arg(long)]
+        clean: bool,
+    },
     /// Print a ring's header, liveness and statistics (works on dead rings too).
     Status {
         /// Ring name.
@@ -150,6 +160,10 @@ pub struct RunArgs {
     /// Create the segment with mode 0640 instead of 0600.
     #[arg(long)]
     pub group_readable: bool,
+    /// Replay a file or synthetic source only as fast as the readers that ask to hold
+    /// it back (`v2m.Reader(..., pace=True)`) read it: nothing they need is overwritten.
+    #[arg(long)]
+    pub pace_to_readers: bool,
     /// Exit cleanly (as on SIGTERM) when the parent process dies (PR_SET_PDEATHSIG);
     /// `v2m.spawn` passes it so a crashed app never leaves an engine holding the microphone.
     #[arg(long)]
@@ -161,6 +175,12 @@ impl RunArgs {
     pub fn config(&self) -> Result<RunConfig, EngineError> {
         let geometry = Geometry::new(self.rate, 1, self.frame, self.slots)
             .map_err(|e| EngineError::BadInput(e.to_string()))?;
+        if self.pace_to_readers && self.source.is_live() {
+            return Err(EngineError::BadInput(format!(
+                "--pace-to-readers holds back a file or synthetic source; a capture device ({}) cannot wait for readers",
+                self.source
+            )));
+        }
         let neg_threshold = self.vad_neg_threshold.unwrap_or((self.vad_threshold - 0.15).max(0.0));
         if neg_threshold > self.vad_threshold {
             return Err(EngineError::BadInput(format!(
@@ -201,6 +221,7 @@ impl RunArgs {
                 ort_library: self.ort_lib.clone(),
                 tuning: SessionTuning::default(),
             },
+            pace_to_readers: self.pace_to_readers,
         })
     }
 }

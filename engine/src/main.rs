@@ -27,7 +27,7 @@ use clap::Parser;
 use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 use cli::{Cli, Command};
-use commands::{bench_vad, check_headers, devices, layout, run, status};
+use commands::{bench_vad, check_headers, devices, layout, list, run, status};
 use error::EngineError;
 use run::Signals;
 
@@ -47,6 +47,7 @@ fn main() {
             run::run(&config, signals)
         }),
         Command::Devices { json } => devices::devices(*json),
+        Command::List { json, clean } => list::list(*json, *clean),
         Command::Status { name, json, watch, interval } => {
             status::status(name, *json, watch.then(|| Duration::from_secs_f64(*interval)))
         }

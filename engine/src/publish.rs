@@ -10,6 +10,7 @@ use crate::dsp::level;
 use crate::log;
 use crate::pacing::FrameClock;
 use crate::ring::{FrameMeta, RingWriter};
+use crate::shm::cursors::PacingReaders;
 use crate::source::{Chunk, Source};
 use crate::vad::{hysteresis::SpeechGate, Vad, VadInput};
 
@@ -27,6 +28,8 @@ pub struct Publisher<'a> {
     pub stop: &'a AtomicBool,
     /// Raised by SIGUSR1: log a status line after the next frame.
     report: &'a AtomicBool,
+    /// With `--pace-to-readers`: the readers that hold the replay back.
+    pacing: Option<PacingReaders>,
 }
 
 impl<'a> Publisher<'a> {
@@ -39,7 +42,12 @@ impl<'a> Publisher<'a> {
         stop: &'a AtomicBool,
         report: &'a AtomicBool,
     ) -> Publisher<'a> {
-        Publisher { writer, vad, gate, clock, pending_flags: 0, stop, report }
+        Publisher { writer, vad, gate, clock, pending_flags: 0, stop, report, pacing: None }
+    }
+
+    /// From now on, never overwrites a frame a pacing reader still needs.
+    pub fn pace_to(&mut self, readers: PacingReaders) {
+        self.pacing = Some(readers);
     }
 
     /// Counts what went wrong before a chunk and flags the next frame.
@@ -97,6 +105,10 @@ impl<'a> Publisher<'a> {
             valid_samples: valid as u32,
             arrival_ns,
         };
+        if let Some(readers) = self.pacing.as_mut() {
+            let slots = u64::from(self.writer.geometry().slot_count);
+            readers.wait_for_room(self.writer.next_index(), slots, self.stop);
+        }
         let index = self.writer.publish(frame, &meta);
         if self.report.swap(false, Ordering::Relaxed) {
             self.log_status(index + 1);

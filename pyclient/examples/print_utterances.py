@@ -30,14 +30,11 @@ def main() -> int:
     name = args.name or engine.name  # type: ignore[union-attr]
     try:
         with v2m.Reader(name, start="oldest", wait=5) as reader:
-            origin = None
             for u in reader.utterances():
-                origin = origin if origin is not None else u.start_ns
                 rms = float(np.sqrt(np.mean(np.square(u.audio)))) if len(u.audio) else 0.0
                 note = "" if u.complete else "  (cut)"
-                print(
-                    f"{(u.start_ns - origin) / 1e9:8.2f} s  {u.duration:5.2f} s  rms {rms:.3f}{note}"
-                )
+                # start_s: the position in the stream (in a file: whatever the --speed).
+                print(f"{u.start_s:8.2f} s  {u.duration:5.2f} s  rms {rms:.3f}{note}")
     except KeyboardInterrupt:
         pass
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, AsyncIterator, Optional, Protocol
+from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Protocol, TypeVar
 
 from . import utterances as _utterances
 from .frame import Frame
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from .utterances import Utterance, UtteranceOptions
 
+T = TypeVar("T")
 WAIT_S = 0.25
 """Longest single wait on the worker thread, so a cancelled iteration frees it promptly."""
 
@@ -38,16 +39,22 @@ async def frames(reader: _Readable) -> AsyncIterator[Frame]:
                 return
 
 
+async def iterate(items: Iterator[T]) -> AsyncIterator[T]:
+    """Any blocking iterator of a reader's (utterances, events), awaited: each ``next``
+    runs on a worker thread."""
+    loop = asyncio.get_running_loop()
+    done = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="v2m-aio") as pool:
+        while True:
+            item = await loop.run_in_executor(pool, next, items, done)
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+
+
 async def utterances(
     reader: _Readable, **options: Unpack[UtteranceOptions]
 ) -> AsyncIterator[Utterance]:
     """The utterances of ``reader.utterances(**options)``, awaited."""
-    loop = asyncio.get_running_loop()
-    segments = _utterances.utterances(reader, **options)
-    done = object()
-    with ThreadPoolExecutor(1, thread_name_prefix="v2m-autterances") as pool:
-        while True:
-            utterance = await loop.run_in_executor(pool, next, segments, done)
-            if utterance is done:
-                return
-            yield utterance  # type: ignore[misc]
+    async for utterance in iterate(_utterances.utterances(reader, **options)):
+        yield utterance

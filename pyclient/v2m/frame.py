@@ -33,6 +33,7 @@ class Frame:
         "flags",
         "valid_samples",
         "arrival_ns",
+        "stream_s",
         "_stamps",
         "_slot",
         "_stamp",
@@ -44,6 +45,7 @@ class Frame:
         samples: npt.NDArray[np.float32],
         stamps: npt.NDArray[np.uint64],
         slot: int,
+        frame_s: float = 0.0,
     ) -> None:
         stamp, self.index, self.capture_ns, self.publish_ns = meta[0], meta[1], meta[2], meta[3]
         self.vad_prob: float = meta[4]
@@ -55,6 +57,9 @@ class Frame:
         self.arrival_ns: int = meta[10]
         """When the engine received the frame's last sample (0 from a layout-1.0 engine)."""
         self.samples = samples
+        self.stream_s: float = self.index * frame_s
+        """Position of the frame's first sample in the stream, in seconds of audio
+        (a file's position, whatever the replay speed; counted from the engine's start)."""
         self._stamps = stamps
         self._slot = slot
         self._stamp = stamp

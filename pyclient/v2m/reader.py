@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from types import TracebackType
@@ -10,18 +11,23 @@ from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple, Type
 import numpy as np
 import numpy.typing as npt
 
-from . import aio, layout, utterances
+from . import aio, events, layout, utterances
 from .errors import NotFound, WriterGone
 from .frame import Frame
 from .futex import check_platform, futex_wait
+from .cursor import Cursor
 from .mapping import RingMapping
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .events import VadEvent, VadEventOptions
     from .utterances import Utterance, UtteranceOptions
 
 SHM_DIR = "/dev/shm"
+LOG = logging.getLogger("v2m")
+DROP_WARNING_INTERVAL_S = 1.0
+"""Losses are reported through ``logging`` at most this often, summed."""
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 LIVENESS_INTERVAL_S = 0.25
 """How long a wait sleeps before checking that the engine is still alive."""
@@ -66,6 +72,11 @@ class Reader:
     owner
         The uid the ring must belong to; by default this process's own. Give the
         engine's uid to read a ``--group-readable`` ring of another user.
+    pace
+        Hold the engine back: an engine started with ``--pace-to-readers`` (a file or
+        synthetic source) never overwrites a frame this reader has not read yet, so a
+        slow consumer of a file loses nothing (the replay slows down instead). The
+        frame last returned stays valid until the next read. No effect on other engines.
 
     Raises
     ------
@@ -96,8 +107,10 @@ class Reader:
         copy: bool = False,
         reattach: bool = False,
         owner: Optional[int] = None,
+        pace: bool = False,
     ) -> None:
         self._ring: Optional[RingMapping] = None
+        self._cursor: Optional[Cursor] = None
         check_platform()
         if start not in ("latest", "oldest"):
             raise ValueError(f"start must be 'latest' or 'oldest', not {start!r}")
@@ -114,12 +127,17 @@ class Reader:
         self._detached = False  # between engines, with reattach=True
         self._ended = False
         self._alive_checked = time.monotonic()
+        self._drops_reported = 0  # dropped frames already logged
+        self._drop_logged_at = 0.0
         self._ring = self._attach(time.monotonic() + wait)
         self.info = self._ring.info
         write_seq = self.write_seq
         self.start_index = write_seq if start == "latest" else max(0, write_seq - self.slots)
         """The index of the first frame this reader was positioned at."""
         self._next = self.start_index
+        self.pace = pace
+        if pace:
+            self._cursor = Cursor(name, self.generation, self._next)
 
     # ---- geometry ------------------------------------------------------------------------
 
@@ -240,10 +258,14 @@ class Reader:
                     index = published - slots
                 self._next = index + 1
                 frame = self._take(index)
+                if self.dropped > self._drops_reported:
+                    self._report_drops()
                 if frame is not None:
                     if self._gap:
                         frame.flags |= layout.FLAG_DISCONTINUITY
                         self._gap = False
+                    if self._cursor is not None:
+                        self._cursor.need(index)  # the frame just handed out stays valid
                     return frame
                 self.dropped += 1
                 continue
@@ -269,10 +291,30 @@ class Reader:
                 if not self._move_to_new_ring(deadline):
                     return None
 
+    def _report_drops(self) -> None:
+        """Says through ``logging`` that frames were lost (summed, at most once a second)."""
+        now = time.monotonic()
+        if now - self._drop_logged_at < DROP_WARNING_INTERVAL_S:
+            return
+        lost = self.dropped - self._drops_reported
+        self._drops_reported, self._drop_logged_at = self.dropped, now
+        LOG.warning(
+            "ring %r: %d frames lost (%d in all): this reader fell more than %d frames "
+            "(%.0f s) behind the engine; read faster, or replay files with "
+            "--pace-to-readers and Reader(pace=True)",
+            self.name,
+            lost,
+            self.dropped,
+            self.slots,
+            self.slots * self.frame_duration,
+        )
+
     def _writer_lives(self, ring: RingMapping) -> bool:
         """False if the engine died without closing the ring (a reattaching reader
         then moves on); raises ``WriterGone`` for a reader that does not reattach."""
         self._alive_checked = time.monotonic()
+        self._drops_reported = 0  # dropped frames already logged
+        self._drop_logged_at = 0.0
         if int(ring.state[0]) == layout.STATE_CLOSED or ring.writer_alive():
             return True
         if not self.reattach:
@@ -297,7 +339,7 @@ class Reader:
         # with loads, and the calls in between keep the interpreter's order.
         if int(ring.stamps[slot]) != expected:
             return None
-        return Frame(meta, samples, ring.stamps, slot)
+        return Frame(meta, samples, ring.stamps, slot, self.frame_duration)
 
     def peek(self, index: int) -> Optional[Frame]:
         """Frame ``index`` if it is still in the ring (history or not yet read),
@@ -329,6 +371,28 @@ class Reader:
         ...     text = model.transcribe(u.audio)
         """
         return utterances.utterances(self, **options)
+
+    def vad_events(self, **options: Unpack[VadEventOptions]) -> Iterator[VadEvent]:
+        """Speech start and end events as soon as each is decided, like silero-vad's
+        ``VADIterator`` (same option meanings: ``threshold`` (the engine's),
+        ``min_silence_ms`` 100, ``speech_pad_ms`` 30). A discontinuity ends speech.
+
+        Example
+        -------
+        >>> for event in reader.vad_events():  # doctest: +SKIP
+        ...     print(event.kind, round(event.time_s, 2))
+        """
+        return events.vad_events(self, **options)
+
+    async def avad_events(self, **options: Unpack[VadEventOptions]) -> AsyncIterator[VadEvent]:
+        """:meth:`vad_events` for asyncio apps."""
+        async for event in aio.iterate(self.vad_events(**options)):
+            yield event
+
+    @property
+    def default_threshold(self) -> float:
+        """The engine's VAD threshold (from the header)."""
+        return self.info.vad_threshold
 
     def aiter(self) -> AsyncIterator[Frame]:
         """``async for frame in reader.aiter()``: the frames of ``for frame in reader``,
@@ -386,6 +450,9 @@ class Reader:
     def close(self) -> None:
         """Unmaps the ring. Frames still referenced keep their memory alive."""
         self._detached = False
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
         if self._ring is not None:
             self._ring.close()
             self._ring = None
@@ -453,6 +520,8 @@ class Reader:
         self._ring, self.info = ring, ring.info
         self._detached = False
         self._next = self.start_index = max(0, self.write_seq - self.slots)
+        if self.pace:
+            self._cursor = Cursor(self.name, self.generation, self._next)
         self._gap = True
         self.reattached += 1
         return True

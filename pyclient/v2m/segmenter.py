@@ -10,6 +10,7 @@ recorder, VAD events) use it directly.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -40,8 +41,9 @@ class Segmenter:
     """Speech segments with the parameter meanings of Silero's ``get_speech_timestamps``.
 
     Parameters are in frames: speech starts at a probability of ``threshold`` or
-    more and ends after ``min_silence`` frames below ``neg_threshold``; speech
-    shorter than ``min_speech`` frames is dropped; ``pad`` frames are added on
+    more and ends once ``min_silence`` frames have passed since the first frame below
+    ``neg_threshold`` (with no frame at ``threshold`` since); speech shorter than
+    ``min_speech`` frames is dropped; ``pad`` frames are added on
     each side (pads of neighbours never overlap); speech longer than
     ``max_frames`` is split at its last pause of ``min_pause`` frames or more,
     else at the limit. Nothing is joined across a discontinuity.
@@ -81,14 +83,22 @@ class Segmenter:
         speech_pad_ms: float,
         max_utterance_s: float,
     ) -> "Segmenter":
-        """A segmenter with its durations given in milliseconds, for frames of ``frame_ms``."""
+        """A segmenter with its durations given in milliseconds, for frames of
+        ``frame_ms``, rounded the way ``get_speech_timestamps`` compares them: speech
+        must last *more* than ``min_speech_ms``, silence at least ``min_silence_ms``
+        past the first quiet frame."""
+        max_frames = (
+            sys.maxsize
+            if math.isinf(max_utterance_s)
+            else max(1, int(max_utterance_s * 1000 / frame_ms))
+        )
         return cls(
             threshold,
             neg_threshold,
-            min_speech=max(1, math.ceil(min_speech_ms / frame_ms)),
+            min_speech=max(1, math.floor(min_speech_ms / frame_ms) + 1),
             min_silence=max(1, math.ceil(min_silence_ms / frame_ms)),
             pad=math.ceil(speech_pad_ms / frame_ms),
-            max_frames=max(1, int(max_utterance_s * 1000 / frame_ms)),
+            max_frames=max_frames,
             min_pause=max(1, math.ceil(SPLIT_PAUSE_MS / frame_ms)),
         )
 
@@ -129,7 +139,7 @@ class Segmenter:
         elif p < self.neg_threshold and self._silence_from is None:
             self._silence_from = index
         silence_from = self._silence_from
-        if silence_from is not None and index - silence_from + 1 >= self.min_silence:
+        if silence_from is not None and index - silence_from >= self.min_silence:
             if silence_from - start >= self.min_speech or self._continued:
                 self._pending = _Speech(start, silence_from, True, self._continued)
             self._reset()

@@ -87,6 +87,9 @@ class Utterance:
         ring; see :meth:`valid`), a private copy otherwise.
     start_ns, end_ns
         CLOCK_MONOTONIC capture times of the first sample and just after the last.
+    start_s, end_s
+        Positions in the stream, in seconds of audio: for a file, its position in
+        the file, whatever the replay speed (``start_ns`` is wall-clock time).
     first_index
         Index of the first frame (padding included).
     frames
@@ -107,10 +110,22 @@ class Utterance:
     complete: bool
     _reader: Optional[FrameSource] = None
 
+    start_s: float = 0.0
+    end_s: float = 0.0
+
     @property
     def duration(self) -> float:
         """Seconds of audio."""
-        return (self.end_ns - self.start_ns) / 1e9
+        return self.end_s - self.start_s
+
+    def audio_copy(self) -> npt.NDArray[np.float32]:
+        """A private, writable copy of ``audio`` (``audio`` itself may be a read-only
+        view of the ring): for ``torch.from_numpy``, in-place normalising, or keeping."""
+        return np.array(self.audio, np.float32, copy=True)
+
+    def audio_int16(self) -> npt.NDArray[np.int16]:
+        """``audio`` as 16-bit PCM, what Vosk and many recognizers take."""
+        return np.asarray(np.rint(np.clip(self.audio, -1.0, 1.0) * 32767), np.int16)
 
     def valid(self) -> bool:
         """True while the ring still holds every frame of a zero-copy ``audio``."""
@@ -184,4 +199,16 @@ def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utteran
     if last is not None and last.padded:  # the source ended inside the last frame
         audio = audio[: (count - 1) * size + last.valid_samples]
     end_ns = start_ns + round(len(audio) / reader.sample_rate * 1e9)
-    return Utterance(audio, start_ns, end_ns, first, count, dropped, complete, reader)
+    start_s = first * reader.frame_duration
+    return Utterance(
+        audio,
+        start_ns,
+        end_ns,
+        first,
+        count,
+        dropped,
+        complete,
+        reader,
+        start_s=start_s,
+        end_s=start_s + len(audio) / reader.sample_rate,
+    )

@@ -5,6 +5,7 @@ pub mod bench_vad;
 pub mod check_headers;
 pub mod devices;
 pub mod layout;
+pub mod list;
 pub mod output;
 pub mod run;
 pub mod status;

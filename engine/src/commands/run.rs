@@ -14,6 +14,7 @@ use crate::log;
 use crate::pacing::{FrameClock, Speed};
 use crate::publish::Publisher;
 use crate::ring::RingWriter;
+use crate::shm::cursors::PacingReaders;
 use crate::shm::RingName;
 use crate::source::{self, Source, SourceOptions, SourceSpec};
 use crate::vad::{self, hysteresis::SpeechGate, VadSettings};
@@ -44,6 +45,8 @@ pub struct RunConfig {
     pub group_readable: bool,
     /// The detector to build.
     pub vad: VadSettings,
+    /// Never overwrite a frame a pacing reader still needs (finite sources only).
+    pub pace_to_readers: bool,
 }
 
 /// The flags the engine's signal handlers raise.
@@ -87,7 +90,11 @@ pub fn run(config: &RunConfig, signals: Signals) -> Result<(), EngineError> {
         g.slot_count,
         config.vad.choice,
     );
+    let generation = writer.header().generation;
     let mut publisher = Publisher::new(writer, vad, gate, frame_clock, &stop, &signals.report);
+    if config.pace_to_readers {
+        publisher.pace_to(PacingReaders::new(&config.name, generation));
+    }
     let limit = config.duration.map(|d| (d.as_secs_f64() * f64::from(source.rate())).round() as u64);
     let ended = pump(source.as_mut(), pipeline, &mut publisher, g.sample_rate, limit)?;
     let published = publisher.writer.header().write_seq.load(Ordering::Relaxed);

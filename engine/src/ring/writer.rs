@@ -70,6 +70,16 @@ impl RingWriter {
         unsafe { &*self.segment.base().cast::<Header>() }
     }
 
+    /// The ring's format and section offsets.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The index the next published frame gets.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
     fn slot_meta(&self, slot: usize) -> &SlotMeta {
         // SAFETY: slot < slot_count, so the record lies inside the mapping
         // (Geometry::new placed it there) at a 64-byte aligned offset.

@@ -2,6 +2,7 @@
 //! liveness lock, what dead engines leave behind, and the futex the writer
 //! wakes readers with.
 
+pub mod cursors;
 pub mod futex;
 pub mod inspect;
 pub mod name;

@@ -23,7 +23,7 @@ pub enum SourceSpec {
     Default,
     /// The capture device whose name contains this text.
     Device(String),
-    /// A WAV file.
+    /// A WAV file (`file:PATH`, or a bare path that exists).
     File(PathBuf),
     /// A sine tone of this frequency in Hz.
     Tone(f64),
@@ -62,8 +62,11 @@ impl FromStr for SourceSpec {
                 Ok(hz) if hz.is_finite() && hz > 0.0 => Ok(SourceSpec::Tone(hz)),
                 _ => Err(format!("tone frequency '{hz}' must be a positive number of Hz, e.g. tone:440")),
             },
+            // A bare path to an existing file is a file source.
+            _ if std::path::Path::new(text).is_file() => Ok(SourceSpec::File(text.into())),
             _ => Err(format!(
-                "unknown source '{text}'; use default, device:NAME, file:PATH, tone:HZ, noise, silence or counter"
+                "unknown source '{text}'; use default, device:NAME, file:PATH (or the path of an \
+                 existing WAV file), tone:HZ, noise, silence or counter"
             )),
         }
     }

@@ -1,6 +1,8 @@
 //! Finding what Silero VAD needs at run time: the ONNX model and the ONNX
-//! Runtime shared library. Nothing is downloaded by the engine; `make`
-//! fetches both into the project from PyPI wheels.
+//! Runtime shared library. Nothing is downloaded by the engine: an installed
+//! engine (`pip install v2m`) finds the model the wheel ships and the library
+//! of the `onnxruntime` wheel in its own Python environment; in the project,
+//! `make` fetches both from PyPI wheels.
 
 use std::path::{Path, PathBuf};
 
@@ -21,31 +23,44 @@ pub struct SileroFiles {
     pub ort_library: PathBuf,
 }
 
-const HOW_TO_GET_MODEL: &str = "run `make models` in the v2m project, or: \
-     pip download --no-deps silero-vad==6.2.3 && unzip the wheel's silero_vad/data/silero_vad.onnx, \
-     then pass --vad-model PATH or set V2M_VAD_MODEL";
-const HOW_TO_GET_ORT: &str =
-    "run `make deps` in the v2m project (it pip-installs onnxruntime==1.31.1 into .venv), \
-     or: pip install onnxruntime==1.31.1 and pass --ort-lib .../onnxruntime/capi/libonnxruntime.so.1.31.1 \
-     or set ORT_DYLIB_PATH";
+const HOW_TO_GET_MODEL: &str = "reinstall the v2m package (its wheel carries the model), \
+     or run `make models` in the v2m project, or pass --vad-model PATH or set V2M_VAD_MODEL";
+const HOW_TO_GET_ORT: &str = "install the silero extra into the engine's Python environment: \
+     pip install \"v2m[silero]\" (it brings onnxruntime==1.31.1), or run `make deps` in the v2m project, \
+     or pass --ort-lib .../onnxruntime/capi/libonnxruntime.so.1.31.1 or set ORT_DYLIB_PATH";
 
 /// Finds the files: the flag, then the environment variable, then the
-/// project's default places (next to the engine binary's `target/` or in
-/// the current directory).
+/// Python environment the engine is installed in (`<prefix>/bin/v2m-engine`
+/// next to `<prefix>/lib/python*/site-packages`), then the project's default
+/// places (next to the engine binary's `target/` or in the current directory).
 pub fn locate(model_flag: Option<&Path>, library_flag: Option<&Path>) -> Result<SileroFiles, EngineError> {
+    let installed = installed_site_packages();
     let roots = project_roots();
     let model = pick(
         "the Silero VAD model",
         model_flag,
         "V2M_VAD_MODEL",
-        roots.iter().map(|r| r.join("models/silero_vad").join(DEFAULT_MODEL)).collect(),
+        installed
+            .iter()
+            .map(|sp| sp.join("v2m/models").join(DEFAULT_MODEL))
+            .chain(roots.iter().map(|r| r.join("models/silero_vad").join(DEFAULT_MODEL)))
+            .collect(),
         HOW_TO_GET_MODEL,
     )?;
     let ort_library = pick(
         "the ONNX Runtime library",
         library_flag,
         "ORT_DYLIB_PATH",
-        roots.iter().flat_map(|r| venv_ort_libraries(r)).collect(),
+        installed
+            .iter()
+            .map(|sp| sp.join("onnxruntime/capi").join(ORT_LIBRARY))
+            .chain(
+                roots
+                    .iter()
+                    .flat_map(|r| site_packages(&r.join(".venv")))
+                    .map(|sp| sp.join("onnxruntime/capi").join(ORT_LIBRARY)),
+            )
+            .collect(),
         HOW_TO_GET_ORT,
     )?;
     log::debug!("Silero model {}, ONNX Runtime {}", model.display(), ort_library.display());
@@ -101,14 +116,27 @@ fn project_roots() -> Vec<PathBuf> {
     roots
 }
 
-/// `<root>/.venv/lib/python*/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1`.
-fn venv_ort_libraries(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root.join(".venv/lib")) else {
+/// The site-packages directories of the Python environment whose `bin/` holds
+/// this executable (a venv, `--user`, or a system prefix).
+fn installed_site_packages() -> Vec<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().and_then(Path::parent).map(Path::to_path_buf))
+        .map(|prefix| site_packages(&prefix))
+        .unwrap_or_default()
+}
+
+/// `<prefix>/lib/python*/{site,dist}-packages`.
+fn site_packages(prefix: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(prefix.join("lib")) else {
         return Vec::new();
     };
-    entries
+    let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
-        .map(|e| e.path().join("site-packages/onnxruntime/capi").join(ORT_LIBRARY))
-        .collect()
+        .flat_map(|e| ["site-packages", "dist-packages"].map(|d| e.path().join(d)))
+        .filter(|p| p.is_dir())
+        .collect();
+    found.sort();
+    found
 }

@@ -1,0 +1,128 @@
+//! Reader cursors, for `--pace-to-readers`: a finite source replayed only as fast as
+//! the readers that asked to hold it back can read it.
+//!
+//! Such a reader keeps a 64-byte file of its own, `/dev/shm/.v2m-NAME.cursor.PID.N`
+//! (`LAYOUT.md` §11): magic `V2MCURS\0`, the ring's generation, and the index of the
+//! oldest frame it still needs, and holds the file's exclusive lock while it lives.
+//! Before publishing frame `i`, which overwrites frame `i − slots`, the engine waits
+//! until every live cursor of its generation is past `i − slots`. Readers never
+//! write the ring; the engine only reads these files.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::inspect::{my_uid, owner_alive, still_names};
+use super::name::{RingName, SHM_DIR};
+use crate::clock;
+use crate::log;
+
+/// The first eight bytes of a cursor file.
+pub const CURSOR_MAGIC: [u8; 8] = *b"V2MCURS\0";
+/// How often the cursor files are looked for again.
+const RESCAN_NS: u64 = 20_000_000;
+/// How long the engine sleeps between looks at the cursors while held back.
+const POLL: Duration = Duration::from_micros(500);
+
+/// The pacing readers of one ring.
+pub struct PacingReaders {
+    prefix: String,
+    generation: u64,
+    cursors: Vec<(PathBuf, File)>,
+    scanned_ns: u64,
+    told_waiting: bool,
+}
+
+impl PacingReaders {
+    /// The pacing readers of ring `name` (generation `generation`).
+    pub fn new(name: &RingName, generation: u64) -> PacingReaders {
+        PacingReaders {
+            prefix: format!(".v2m-{}.cursor.", name.as_str()),
+            generation,
+            cursors: Vec::new(),
+            scanned_ns: 0,
+            told_waiting: false,
+        }
+    }
+
+    /// Returns once publishing frame `index` into a ring of `slots` slots overwrites
+    /// nothing a pacing reader still needs (or `stop` is raised). With no pacing
+    /// reader attached, the ring is filled once and then held.
+    pub fn wait_for_room(&mut self, index: u64, slots: u64, stop: &AtomicBool) {
+        let Some(overwritten) = index.checked_sub(slots) else {
+            return; // the ring is not full yet
+        };
+        while !stop.load(Ordering::Relaxed) {
+            if clock::monotonic_ns() - self.scanned_ns > RESCAN_NS {
+                self.rescan();
+            }
+            match self.oldest_needed() {
+                Some(oldest) if oldest > overwritten => {
+                    self.told_waiting = false;
+                    return;
+                }
+                None if !self.told_waiting => {
+                    log::info!("--pace-to-readers: the ring is full and no pacing reader is attached; waiting for one");
+                    self.told_waiting = true;
+                }
+                _ => {}
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The oldest frame any live pacing reader still needs; None if there is none.
+    fn oldest_needed(&mut self) -> Option<u64> {
+        let generation = self.generation;
+        let mut oldest: Option<u64> = None;
+        self.cursors.retain(|(path, file)| {
+            let mut record = [0u8; 24];
+            let readable = file.read_exact_at(&mut record, 0).is_ok()
+                && record[..8] == CURSOR_MAGIC
+                && u64::from_le_bytes(record[8..16].try_into().expect("8 bytes")) == generation;
+            if !readable || !owner_alive(file).unwrap_or(false) {
+                // A reader that died (or another ring's): its file goes.
+                if still_names(path, file) {
+                    let _ = std::fs::remove_file(path);
+                }
+                return false;
+            }
+            let needed = u64::from_le_bytes(record[16..24].try_into().expect("8 bytes"));
+            oldest = Some(oldest.map_or(needed, |o| o.min(needed)));
+            true
+        });
+        oldest
+    }
+
+    /// Opens cursor files that appeared since the last look.
+    fn rescan(&mut self) {
+        self.scanned_ns = clock::monotonic_ns();
+        let Ok(entries) = std::fs::read_dir(SHM_DIR) else { return };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            if !file_name.to_string_lossy().starts_with(&self.prefix) {
+                continue;
+            }
+            let path = entry.path();
+            if self.cursors.iter().any(|(known, _)| *known == path) {
+                continue;
+            }
+            let Ok(file) = File::options()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&path)
+            else {
+                continue;
+            };
+            // Only this user's regular files may hold the engine back.
+            match file.metadata() {
+                Ok(meta) if meta.file_type().is_file() && meta.uid() == my_uid() && meta.len() >= 24 => {
+                    self.cursors.push((path, file));
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+"""Builds the v2m wheel: the Python package, the ``v2m-engine`` binary (compiled from
+``../engine`` by setuptools-rust and installed into the environment's ``bin/``), and
+the Silero VAD model with its license as package data.
+
+The model (MIT, 2 MB) comes from the ``silero-vad`` wheel on PyPI, never from its torch
+dependency: taken from the project's ``models/`` when ``make`` already fetched it,
+otherwise downloaded with pip at build time.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+from setuptools_rust import RustBin, Strip
+from wheel.bdist_wheel import bdist_wheel
+
+HERE = Path(__file__).resolve().parent
+FETCHED = HERE.parent / "models" / "silero_vad"
+SILERO_WHEEL = "silero-vad==6.2.3"
+MODEL_FILES = ("silero_vad.onnx", "LICENSE")
+
+
+def fetch_model(dest: Path) -> None:
+    """Puts silero_vad.onnx and its LICENSE into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if all((FETCHED / name).is_file() for name in MODEL_FILES):
+        for name in MODEL_FILES:
+            shutil.copy2(FETCHED / name, dest / name)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        pip = [sys.executable, "-m", "pip"] if _has_pip() else [shutil.which("pip3") or "pip"]
+        subprocess.run([*pip, "download", "-q", "--no-deps", SILERO_WHEEL, "-d", tmp], check=True)
+        (wheel,) = glob.glob(f"{tmp}/silero_vad-*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            for name in z.namelist():
+                path = Path(name)
+                if name.startswith("silero_vad/data/") and path.name == "silero_vad.onnx":
+                    (dest / path.name).write_bytes(z.read(name))
+                elif path.name == "LICENSE" and ".dist-info/" in name:
+                    (dest / "LICENSE").write_bytes(z.read(name))
+    missing = [name for name in MODEL_FILES if not (dest / name).is_file()]
+    if missing:
+        raise SystemExit(f"the {SILERO_WHEEL} wheel did not contain {', '.join(missing)}")
+
+
+def _has_pip() -> bool:
+    return (
+        subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode
+        == 0
+    )
+
+
+class BuildWithModel(build_py):
+    """build_py that also places the Silero model in the built package."""
+
+    def run(self) -> None:
+        super().run()
+        if not DEV_INSTALL:
+            fetch_model(Path(self.build_lib) / "v2m" / "models")
+
+
+class EngineWheel(bdist_wheel):
+    """The engine is a program, not an extension module: one wheel serves every Python 3."""
+
+    def get_tag(self) -> tuple[str, str, str]:
+        _, _, platform = super().get_tag()
+        return "py3", "none", platform
+
+
+# The project's own development install (scripts/install-deps.sh) sets V2M_DEV_INSTALL:
+# there the engine is target/release/v2m-engine and the model models/silero_vad/, both
+# made by make, never copies that could go stale in the venv.
+DEV_INSTALL = bool(os.environ.get("V2M_DEV_INSTALL"))
+ENGINE = (
+    []
+    if DEV_INSTALL
+    else [
+        RustBin(
+            "v2m-engine",
+            path=str(HERE.parent / "engine" / "Cargo.toml"),
+            args=["--locked"],
+            strip=Strip.Debug,
+        )
+    ]
+)
+
+setup(
+    rust_extensions=ENGINE,
+    cmdclass={"build_py": BuildWithModel, "bdist_wheel": EngineWheel},
+)
