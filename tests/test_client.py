@@ -185,6 +185,28 @@ def test_a_reattaching_reader_follows_a_restarted_engine(ring_name: str) -> None
         second.stop()
 
 
+def test_a_reader_waiting_for_its_engine_misses_no_frame(ring_name: str) -> None:
+    """start="latest" counts from the call: a recorder started before the engine
+    keeps the engine's first frames, however late it got to attach."""
+    attached: List[v2m.Reader] = []
+    waiting = threading.Thread(target=lambda: attached.append(v2m.Reader(ring_name, wait=20)))
+    waiting.start()
+    engine = v2m.spawn(source="noise", name=ring_name, vad="energy", speed=50)
+    try:
+        time.sleep(0.5)  # the engine publishes frames before the reader can map the ring
+        waiting.join(20)
+        (reader,) = attached
+        frame = reader.read(timeout=5)
+        assert frame is not None and frame.index == 0, "the first frame of the new ring"
+        reader.close()
+        # A reader started after the ring exists still begins with the next frame.
+        later = v2m.Reader(ring_name)
+        assert later.start_index > 0
+        later.close()
+    finally:
+        engine.stop()
+
+
 def test_asyncio_iteration_matches_blocking_and_keeps_the_loop_free(ring_name: str) -> None:
     # Real time, so the async reader really waits for frames while the loop runs.
     engine = v2m.spawn(source="noise", name=ring_name, vad="energy", duration=1.5, linger=5)

@@ -55,8 +55,9 @@ class Reader:
     name
         Ring name; the segment is ``/dev/shm/v2m-NAME``.
     start
-        ``"latest"``: begin with the next frame published. ``"oldest"``: begin
-        with the oldest frame still in the ring.
+        ``"latest"``: begin with the next frame published (when the ring appears
+        only while the reader waits for it, with its first frame). ``"oldest"``:
+        begin with the oldest frame still in the ring.
     wait
         Seconds to wait for the ring to appear and be running before raising
         ``NotFound`` (0: fail at once).
@@ -129,10 +130,15 @@ class Reader:
         self._alive_checked = time.monotonic()
         self._drops_reported = 0  # dropped frames already logged
         self._drop_logged_at = 0.0
+        called_ns = time.monotonic_ns()
         self._ring = self._attach(time.monotonic() + wait)
         self.info = self._ring.info
         write_seq = self.write_seq
-        self.start_index = write_seq if start == "latest" else max(0, write_seq - self.slots)
+        # A ring created while this reader waited holds only frames published after the
+        # call: "latest" keeps them (a recorder started before its engine misses nothing).
+        fresh = self.info.created_mono_ns >= called_ns
+        latest = start == "latest" and not fresh
+        self.start_index = write_seq if latest else max(0, write_seq - self.slots)
         """The index of the first frame this reader was positioned at."""
         self._next = self.start_index
         self.pace = pace
