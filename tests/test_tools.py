@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 import wave
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 import pytest
@@ -28,10 +28,26 @@ SPEECH = ROOT / "assets" / "speech.wav"
 BIN = Path(PYTHON).parent
 
 
+STARTED: List["subprocess.Popen[str]"] = []
+
+
 def tool(name: str, *args: str, **kw: object) -> "subprocess.Popen[str]":
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [str(BIN / name), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw  # type: ignore[call-overload]
     )
+    STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_tool_outlives_its_test() -> Iterator[None]:
+    """A failed test must not leave a tool waiting for engines forever."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def speech_samples() -> np.ndarray:
