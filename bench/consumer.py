@@ -34,6 +34,7 @@ WARMUP = 5
 Received = Tuple[int, int, np.ndarray]
 """(index, publish_ns, samples) of one frame as the consumer holds it."""
 ARRIVALS: List[int] = []
+WAKE_STATS: Dict[str, int] = {}
 """For the v2m ring: each frame's ``arrival_ns`` (the capture callback's time)."""
 
 
@@ -57,6 +58,7 @@ def v2m_frames(name: str, wake: str | None = None) -> Iterator[Received]:
         for frame in reader:
             ARRIVALS.append(frame.arrival_ns)
             yield frame.index, frame.publish_ns, frame.samples
+            WAKE_STATS.update(reader.wake_stats or {})
 
 
 def uds_frames(path: str) -> Iterator[Received]:
@@ -177,6 +179,8 @@ def main() -> int:
     else:
         frames = TRANSPORTS[args.transport](args.address)
     result = measure(frames)
+    if WAKE_STATS:
+        result["wake"] = WAKE_STATS
     if ARRIVALS:
         result["arrival_ns"] = ARRIVALS[-len(result["index"]) :] if result["index"] else []  # type: ignore[arg-type]
     json.dump(result, sys.stdout)

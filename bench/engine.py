@@ -3,7 +3,9 @@
 Engine-added latency is `publish_ns - arrival_ns` of every frame: from the
 moment the capture callback received the frame's last sample to the moment
 the frame was published, so it includes the SPSC hand-off, resampling, the
-VAD and the ring write. The live cases capture from a private PulseAudio
+VAD and the ring write. Since layout 1.2 the samples go out before the VAD:
+`samples_ns - arrival_ns` is what a reader of audio (`wait_for_vad=False`)
+waits, and `publish_ns - samples_ns` is the VAD's share. The live cases capture from a private PulseAudio
 server's null sink (a real-time clocked device; this machine has no sound
 card) through cpal's ALSA backend; a tone is played into the sink.
 
@@ -55,7 +57,7 @@ def run_case(
     engine = subprocess.Popen(
         [ENGINE, "run", "--name", name, *args], env=env, stderr=subprocess.DEVNULL
     )
-    added, frames = [], 0
+    added, samples_added, vad_after, frames = [], [], [], 0
     try:
         with v2m.Reader(name, wait=10) as reader:
             for _ in range(10):  # let the device settle
@@ -67,6 +69,9 @@ def run_case(
                     break
                 frames += 1
                 added.append((frame.publish_ns - frame.arrival_ns) / 1000)
+                if frame.samples_ns:  # an engine of layout 1.2 or later
+                    samples_added.append((frame.samples_ns - frame.arrival_ns) / 1000)
+                    vad_after.append((frame.publish_ns - frame.samples_ns) / 1000)
             cpu = cpu_seconds(engine.pid) - cpu0
             wall = time.monotonic() - wall0
             memory = memory_kib(engine.pid)
@@ -75,7 +80,12 @@ def run_case(
         engine.send_signal(signal.SIGTERM)
         engine.wait(10)
     lat = np.asarray(added)
+    early = np.asarray(samples_added or [np.nan])
+    vad = np.asarray(vad_after or [np.nan])
     return {
+        "samples_p50": float(np.percentile(early, 50)),
+        "samples_p99": float(np.percentile(early, 99)),
+        "vad_after_p99": float(np.percentile(vad, 99)),
         "case": label,
         "frames": frames,
         "p50": float(np.percentile(lat, 50)),
@@ -129,15 +139,18 @@ def main() -> int:
             print("pulseaudio not installed: device cases skipped", file=sys.stderr)
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}; "
-        f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad energy"
+        f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad {args.vad}; "
+        "added = arrival -> whole frame, samples = arrival -> samples, vad = samples -> whole"
     )
     print(
         f"{'case':<26} {'frames':>6} {'added p50 µs':>12} {'p99 µs':>8} {'max µs':>8} "
+        f"{'samples p50':>11} {'p99':>6} {'vad p99':>8} "
         f"{'CPU %':>6} {'RSS MiB':>8} {'peak MiB':>8} {'lost':>5}"
     )
     for r in rows:
         print(
             f"{r['case']:<26} {r['frames']:>6} {r['p50']:>12.0f} {r['p99']:>8.0f} {r['max']:>8.0f} "
+            f"{r['samples_p50']:>11.0f} {r['samples_p99']:>6.0f} {r['vad_after_p99']:>8.0f} "
             f"{r['cpu']:>6.2f} {r['rss_mib']:>8.1f} {r['hwm_mib']:>8.1f} {r['lost']:>5}"
         )
     return 0

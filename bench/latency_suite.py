@@ -73,6 +73,12 @@ def summarize(results: List[Result], cadence_ns: int) -> Dict[str, object]:
     for p in (50, 90, 99, 99.9):
         out[f"p{p:g}_us"] = float(np.percentile(pooled, p)) if len(pooled) else 0.0
     out["max_us"] = float(pooled.max()) if len(pooled) else 0.0
+    wake = [r["wake"] for r in results if "wake" in r]
+    if wake:  # the adaptive reader: how often it was awake for the frame, and backed off
+        out["watched_percent"] = 100 * sum(w["watched"] for w in wake) / max(1, len(pooled))  # type: ignore[index]
+        out["backoffs"] = sum(w["backoffs"] for w in wake)  # type: ignore[index]
+        reasons = sorted({k for w in wake for k in w if k.startswith("futex_")})  # type: ignore[union-attr]
+        out["futex_waits"] = {k[6:]: sum(w.get(k, 0) for w in wake) for k in reasons}  # type: ignore[union-attr]
     return out
 
 
@@ -105,13 +111,15 @@ def run_matrix(
     rows = []
     loads = [False] + ([True] if args.loaded_readers and shutil.which("stress-ng") else [])
     for cadence_label, cadence_ns in CADENCES_NS.items():
-        if args.smoke and cadence_label != "1 ms":
+        if (args.smoke and cadence_label != "1 ms") or not _chosen(cadence_label, args.cadences):
             continue
         seconds = args.seconds_slow if cadence_ns > 10_000_000 else args.seconds_fast
         frames = args.frames or max(50, int(seconds * 1e9 / cadence_ns))
         for loaded in loads:
             reader_counts = args.loaded_readers if loaded else args.readers
             for transport in TRANSPORTS:
+                if not _chosen(transport.name, args.transports):
+                    continue
                 for readers in reader_counts:
                     if transport.name in SINGLE_READER and readers > 1:
                         continue
@@ -142,7 +150,20 @@ def run_matrix(
     return rows
 
 
+def _chosen(name: str, wanted: Optional[List[str]]) -> bool:
+    return wanted is None or any(w.lower() in name.lower() for w in wanted)
+
+
 def _row_text(r: Dict[str, object]) -> str:
+    watched = (
+        f"  watched {r['watched_percent']:.0f}% backoffs {r['backoffs']} futex {r['futex_waits']}"
+        if "watched_percent" in r
+        else ""
+    )
+    return _row_figures(r) + watched
+
+
+def _row_figures(r: Dict[str, object]) -> str:
     return (
         f"{r['transport']:<26} {r['cadence']:>5} {r['readers']:>2} rdr {r['load']:<15} "
         f"n={r['frames']:<6} p50 {r['p50_us']:7.0f} p99 {r['p99_us']:7.0f} "
@@ -391,6 +412,14 @@ def main() -> int:
     )
     parser.add_argument("--capture-seconds", type=float, default=8.0)
     parser.add_argument("--sounddevice-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--transports",
+        type=lambda s: s.split(","),
+        help="only transports whose name contains one of these (comma-separated); "
+        "a partial run writes partial.json/md",
+    )
+    parser.add_argument("--cadences", type=lambda s: s.split(","), help="only these: 32 ms, 1 ms")
+    parser.add_argument("--no-live", action="store_true", help="skip capture and sounddevice")
     parser.add_argument("--smoke", action="store_true", help="a few hundred frames, 1 ms, no plots")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument(
@@ -412,7 +441,11 @@ def main() -> int:
     doc: Dict[str, object] = {"configuration": configuration(args)}
     doc["matrix"] = run_matrix(args, samples)
     frame_sizes = [512] if args.smoke else [80, 160, 512]
-    doc["capture"] = capture_cases(args.capture_seconds, frame_sizes, ["off", "silero"])
+    partial = bool(args.transports or args.cadences or args.no_live)
+    live = not args.no_live
+    doc["capture"] = (
+        capture_cases(args.capture_seconds, frame_sizes, ["off", "silero"]) if live else []
+    )
     doc["sounddevice"] = (
         compare(args.sounddevice_seconds, ("python",) if args.smoke else ("python", "c-call"))
         if doc["capture"]
@@ -420,10 +453,10 @@ def main() -> int:
     )
     doc["seconds"] = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    prefix = "smoke" if args.smoke else "suite"
+    prefix = "smoke" if args.smoke else "partial" if partial else "suite"
     (args.out / f"{prefix}.json").write_text(json.dumps(doc, indent=1, default=str))
     (args.out / f"{prefix}.md").write_text(markdown(doc))
-    if not args.smoke:
+    if prefix == "suite":
         doc["plots"] = plots(doc, samples, args.out)
     print(markdown(doc))
     print(f"suite took {doc['seconds']:.0f} s; results in {args.out}")

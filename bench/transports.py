@@ -205,6 +205,7 @@ class MpQueue:
 
 TRANSPORTS = [
     V2MRing("v2m Reader (futex)", "v2m"),
+    V2MRing("v2m Reader (adaptive)", "v2m", ("--wake", "adaptive")),
     V2MRing("raw futex (floor)", "raw-futex"),
     V2MRing("raw busy poll (floor)", "raw-poll"),
     UnixSocket("Unix socket SEQPACKET"),

@@ -50,7 +50,11 @@ INTERESTING = [
     (1 << 64) - 64,
     (1 << 64) - 1,
 ]
-MUTABLE = [n for n in layout.HEADER_FIELDS if n not in ("magic", "source")]
+MUTABLE = [
+    n
+    for n, (offset, _) in layout.HEADER_FIELDS.items()
+    if n not in ("magic", "source") and offset < layout.HEADER_USED  # what validators read
+]
 
 
 def round_up(n: int, to: int) -> int:
@@ -60,7 +64,7 @@ def round_up(n: int, to: int) -> int:
 def valid_header(rate: int, channels: int, frame: int, slots: int) -> Tuple[bytearray, int]:
     """The first HEADER_USED bytes of a ring an engine would make, and its file size."""
     header = bytearray(layout.HEADER_USED)
-    samples_offset = round_up(PAGE + slots * layout.SLOT_META_SIZE, PAGE)
+    samples_offset = round_up(PAGE + slots * layout.SLOT_RECORD_SIZE, PAGE)
     slot_bytes = frame * channels * 4
     total = round_up(samples_offset + slots * slot_bytes, PAGE)
     values = {
@@ -77,7 +81,7 @@ def valid_header(rate: int, channels: int, frame: int, slots: int) -> Tuple[byte
         "frame_samples": frame,
         "sample_format": layout.FORMAT_F32LE,
         "slot_count": slots,
-        "meta_stride": layout.SLOT_META_SIZE,
+        "meta_stride": layout.SLOT_RECORD_SIZE,
         "meta_offset": PAGE,
         "samples_offset": samples_offset,
         "slot_bytes": slot_bytes,

@@ -50,13 +50,15 @@ class PythonWriter:
         self.info = layout.parse_header(self.map)
         raw = np.frombuffer(self.map, np.uint8)
         self.meta = np.ndarray(
-            (slots, layout.SLOT_META_SIZE), np.uint8, buffer=raw, offset=self.info.meta_offset
+            (slots, layout.SLOT_RECORD_SIZE), np.uint8, buffer=raw, offset=self.info.meta_offset
         )
         self.samples = np.ndarray(
             (slots, frame), np.float32, buffer=raw, offset=self.info.samples_offset
         )
         self.write_seq = np.ndarray((1,), np.uint64, buffer=raw, offset=_offset("write_seq"))
         self.futex = np.ndarray((1,), np.uint32, buffer=raw, offset=_offset("futex"))
+        self.sample_seq = np.ndarray((1,), np.uint64, buffer=raw, offset=_offset("sample_seq"))
+        self.sample_futex = np.ndarray((1,), np.uint32, buffer=raw, offset=_offset("sample_futex"))
         self.state = np.ndarray((1,), np.uint32, buffer=raw, offset=_offset("state"))
         self._libc = ctypes.CDLL(None, use_errno=True)
 
@@ -66,7 +68,8 @@ class PythonWriter:
     # ---- the protocol, step by step (LAYOUT.md §6) --------------------------------------
 
     def begin(self, index: int) -> None:
-        """Step 1: the odd stamp. The slot is now being written."""
+        """Step 1: the odd stamps. The slot is now being written."""
+        self._set(index, "samples_stamp", 2 * index + 1)
         self._set(index, "stamp", 2 * index + 1)
 
     def write(self, index: int, samples: Sequence[float] | np.ndarray) -> None:
@@ -74,28 +77,57 @@ class PythonWriter:
         self.samples[self.slot(index)] = np.asarray(samples, np.float32)
 
     def finish(
-        self, index: int, vad_prob: float = 0.0, flags: int = 0, valid: Optional[int] = None
+        self,
+        index: int,
+        vad_prob: float = 0.0,
+        flags: int = 0,
+        valid: Optional[int] = None,
+        publish_ns: Optional[int] = None,
     ) -> None:
-        """Step 2, metadata, then step 3: the even stamp."""
+        """Both phases' fields, then both even stamps (steps 2, 3, 5, 6)."""
+        self.finish_samples(index, flags, valid)
+        self.finish_vad(index, vad_prob, publish_ns)
+
+    def finish_samples(self, index: int, flags: int = 0, valid: Optional[int] = None) -> None:
+        """Phase 1's fields, then the even samples stamp (steps 2 and 3)."""
         valid = self.frame if valid is None else valid
-        capture = 1_000_000_000 + index * self.frame * 1_000_000_000 // self.rate
+        capture = self._capture_ns(index)
         for name, value in (
             ("index", index),
             ("capture_ns", capture),
-            ("publish_ns", capture + 50_000_000),
-            ("vad_prob", vad_prob),
-            ("speech", int(vad_prob >= 0.5)),
             ("flags", flags),
             ("valid_samples", valid),
             ("arrival_ns", capture + 40_000_000),
+            ("samples_ns", capture + 45_000_000),
+        ):
+            self._set(index, name, value)
+        self._set(index, "samples_stamp", 2 * index + 2)
+
+    def finish_vad(
+        self, index: int, vad_prob: float = 0.0, publish_ns: Optional[int] = None
+    ) -> None:
+        """Phase 2's fields, then the even frame stamp (steps 5 and 6)."""
+        capture = self._capture_ns(index)
+        for name, value in (
+            ("publish_ns", capture + 50_000_000 if publish_ns is None else publish_ns),
+            ("vad_prob", vad_prob),
+            ("speech", int(vad_prob >= 0.5)),
         ):
             self._set(index, name, value)
         self._set(index, "stamp", 2 * index + 2)
 
+    def announce_samples(self, index: int) -> None:
+        """Step 4: ``sample_seq``, ``sample_futex``, ``FUTEX_WAKE``."""
+        self.sample_seq[0] = index + 1
+        self._wake(self.sample_futex)
+
     def announce(self, index: int) -> None:
-        """Steps 4 and 5: ``write_seq``, the futex word, ``FUTEX_WAKE``."""
+        """Steps 7 and 8: ``write_seq``, the futex word, ``FUTEX_WAKE`` (and step 4, when
+        the samples were not announced on their own)."""
+        if int(self.sample_seq[0]) <= index:
+            self.announce_samples(index)
         self.write_seq[0] = index + 1
-        self._wake()
+        self._wake(self.futex)
 
     def publish(
         self,
@@ -104,11 +136,12 @@ class PythonWriter:
         vad_prob: float = 0.0,
         flags: int = 0,
         valid: Optional[int] = None,
+        publish_ns: Optional[int] = None,
     ) -> None:
         """Every step for frame ``index`` (samples default to ``content(index)``)."""
         self.begin(index)
         self.write(index, self.content(index) if samples is None else samples)
-        self.finish(index, vad_prob, flags, valid)
+        self.finish(index, vad_prob, flags, valid, publish_ns)
         self.announce(index)
 
     def content(self, index: int) -> np.ndarray:
@@ -118,26 +151,31 @@ class PythonWriter:
     def close(self) -> None:
         """Marks the ring closed and wakes readers (the segment stays until :meth:`remove`)."""
         self.state[0] = layout.STATE_CLOSED
-        self._wake()
+        self._wake(self.futex)
+        self._wake(self.sample_futex)
 
     def remove(self) -> None:
         del self.meta, self.samples, self.write_seq, self.futex, self.state
+        del self.sample_seq, self.sample_futex
         self.map.close()
         os.unlink(self.path)
         os.close(self.fd)
 
     # ---- helpers ------------------------------------------------------------------------
 
+    def _capture_ns(self, index: int) -> int:
+        return 1_000_000_000 + index * self.frame * 1_000_000_000 // self.rate
+
     def _set(self, index: int, field: str, value: float) -> None:
-        offset, code = layout.SLOT_FIELDS[field]
+        offset, code = {**layout.SLOT_FIELDS, **layout.SLOT_SAMPLES_FIELDS}[field]
         record = self.meta[self.slot(index)]
         struct.pack_into("<" + code, record, offset, value)  # type: ignore[arg-type]
 
-    def _wake(self) -> None:
-        self.futex[0] = (int(self.futex[0]) + 1) & 0xFFFF_FFFF
+    def _wake(self, word: np.ndarray) -> None:
+        word[0] = (int(word[0]) + 1) & 0xFFFF_FFFF
         self._libc.syscall(
             ctypes.c_long(_SYS_FUTEX),
-            ctypes.c_void_p(self.futex.ctypes.data),
+            ctypes.c_void_p(word.ctypes.data),
             ctypes.c_int(_FUTEX_WAKE),
             ctypes.c_int(1 << 30),
             None,

@@ -15,11 +15,15 @@ def test_python_and_rust_agree_on_every_field() -> None:
     assert tuple(rust["version"]) == (layout.VERSION_MAJOR, layout.VERSION_MINOR)
     assert rust["magic"].encode() + b"\x00" == layout.MAGIC
     assert rust["header_used"] == layout.HEADER_USED
+    assert rust["header_defined"] == layout.HEADER_DEFINED
     assert rust["slot_meta_size"] == layout.SLOT_META_SIZE
+    assert rust["slot_record_size"] == layout.SLOT_RECORD_SIZE
     python_header = {n: [o, layout.field_size(c)] for n, (o, c) in layout.HEADER_FIELDS.items()}
     assert python_header == rust["header"]
     python_slot = {n: [o, layout.field_size(c)] for n, (o, c) in layout.SLOT_FIELDS.items()}
     assert python_slot == rust["slot"]
+    samples = {n: [o, layout.field_size(c)] for n, (o, c) in layout.SLOT_SAMPLES_FIELDS.items()}
+    assert samples == rust["slot_samples"]
     assert layout.SLOT_STRUCT.size == 64
     assert rust["flags"] == {
         "discontinuity": layout.FLAG_DISCONTINUITY,

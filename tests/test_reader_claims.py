@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Iterator
 
 import pytest
@@ -118,3 +119,48 @@ def test_views_keep_the_mapping_alive_after_the_reader_closes(ring_name: str) ->
         assert sums["after"] == sums["before"] and sums["before"][-1] > 0
     finally:
         writer.remove()
+
+
+ADAPTIVE = """
+import json, resource, sys
+import v2m
+
+with v2m.Reader(sys.argv[1], start="oldest", wake="adaptive", wait=10) as reader:
+    print("ready", flush=True)
+    indices = [reader.read(timeout=5).index for _ in range(FRAMES)]
+    learned = reader.wake_stats
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    before = (ru.ru_nvcsw, ru.ru_utime + ru.ru_stime)
+    stalled = reader.read(timeout=STALL_S)  # nothing comes: no watching past the cadence
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"indices": indices, "learned": learned, "stalled": stalled is not None,
+                  "wakeups": ru.ru_nvcsw - before[0], "cpu": ru.ru_utime + ru.ru_stime - before[1]}))
+""".replace("FRAMES", "40").replace("STALL_S", "2.0")
+
+
+def test_the_adaptive_reader_learns_the_cadence_and_sleeps_through_a_stall(
+    ring_name: str,
+) -> None:
+    writer = PythonWriter(ring_name, slots=64, frame=512)
+    try:
+        reader = subprocess.Popen(
+            [PYTHON, "-c", ADAPTIVE, ring_name], stdout=subprocess.PIPE, text=True
+        )
+        assert reader.stdout is not None and reader.stdout.readline() == "ready\n"
+        start = time.monotonic_ns()
+        for i in range(40):  # 40 frames on the 32 ms cadence, then the source stalls
+            due = start + i * 32_000_000  # stamped like a device clock stamps them
+            time.sleep(max(0.0, (due - time.monotonic_ns()) / 1e9))
+            writer.publish(i, publish_ns=due)
+        out, _ = reader.communicate(timeout=60)
+        assert reader.returncode == 0
+    finally:
+        writer.remove()
+    measured = json.loads(out)
+    assert measured["indices"] == list(range(40)), "every frame, in order"
+    # Whether it watched depends on how busy the machine was (tests/test_wake.py has
+    # the decisions on chosen times); what it learned from the stamps does not.
+    assert measured["learned"]["cadence_ns"] == 32_000_000, measured
+    assert not measured["stalled"]
+    # During the 2 s stall it waits in FUTEX_WAIT: no spinning past the cadence.
+    assert measured["wakeups"] < WAKEUP_BOUND and measured["cpu"] < CPU_BOUND_S, measured

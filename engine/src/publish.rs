@@ -88,6 +88,22 @@ impl<'a> Publisher<'a> {
         }
         let flags = std::mem::take(&mut self.pending_flags);
         let level = level::measure(&frame[..valid]);
+        if let Some(readers) = self.pacing.as_mut() {
+            let slots = u64::from(self.writer.geometry().slot_count);
+            readers.wait_for_room(self.writer.next_index(), slots, self.stop);
+        }
+        // The samples go out before the VAD runs: readers of the audio do not
+        // wait for the inference (LAYOUT.md §6, two-phase publish).
+        let meta = FrameMeta {
+            capture_ns: self.clock.capture_ns(position),
+            rms: level.rms,
+            peak: level.peak,
+            flags,
+            valid_samples: valid as u32,
+            arrival_ns,
+            ..Default::default()
+        };
+        self.writer.publish_samples(frame, &meta);
         let started = Instant::now();
         let vad_prob = self.vad.probability(&VadInput {
             samples: frame,
@@ -95,21 +111,7 @@ impl<'a> Publisher<'a> {
             discontinuity: flags & FLAG_DISCONTINUITY != 0,
         });
         self.writer.record_vad_time(started.elapsed().as_nanos() as u64);
-        let meta = FrameMeta {
-            capture_ns: self.clock.capture_ns(position),
-            vad_prob,
-            speech: self.gate.update(vad_prob),
-            rms: level.rms,
-            peak: level.peak,
-            flags,
-            valid_samples: valid as u32,
-            arrival_ns,
-        };
-        if let Some(readers) = self.pacing.as_mut() {
-            let slots = u64::from(self.writer.geometry().slot_count);
-            readers.wait_for_room(self.writer.next_index(), slots, self.stop);
-        }
-        let index = self.writer.publish(frame, &meta);
+        let index = self.writer.publish_vad(vad_prob, self.gate.update(vad_prob));
         if self.report.swap(false, Ordering::Relaxed) {
             self.log_status(index + 1);
         }

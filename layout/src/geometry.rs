@@ -2,6 +2,7 @@
 
 use crate::{
     LayoutError, HEADER_SIZE, MAX_CHANNELS, MAX_FRAME_SAMPLES, MAX_SLOTS, PAGE, RATE_RANGE, SLOT_META_SIZE,
+    SLOT_RECORD_SIZE,
 };
 
 /// The format of a ring and the byte offsets of its sections.
@@ -69,7 +70,7 @@ impl Geometry {
             )));
         }
         let meta_offset = HEADER_SIZE as u64;
-        let meta_end = meta_offset + u64::from(slot_count) * SLOT_META_SIZE as u64;
+        let meta_end = meta_offset + u64::from(slot_count) * SLOT_RECORD_SIZE as u64;
         let samples_offset = meta_end.next_multiple_of(PAGE);
         let slot_bytes = u64::from(frame_samples) * u64::from(channels) * 4;
         let total_size = (samples_offset + u64::from(slot_count) * slot_bytes).next_multiple_of(PAGE);
@@ -79,7 +80,7 @@ impl Geometry {
             frame_samples,
             slot_count,
             meta_offset,
-            meta_stride: SLOT_META_SIZE as u32,
+            meta_stride: SLOT_RECORD_SIZE as u32,
             samples_offset,
             slot_bytes,
             total_size,
@@ -99,6 +100,12 @@ impl Geometry {
     /// Byte offset of slot `slot`'s metadata record.
     pub fn meta_at(&self, slot: usize) -> u64 {
         self.meta_offset + slot as u64 * u64::from(self.meta_stride)
+    }
+
+    /// Byte offset of slot `slot`'s samples record (layout 1.2), or None when
+    /// the stride has no room for one (a ring written by a 1.0 or 1.1 engine).
+    pub fn samples_record_at(&self, slot: usize) -> Option<u64> {
+        (self.meta_stride as usize >= SLOT_RECORD_SIZE).then(|| self.meta_at(slot) + SLOT_META_SIZE as u64)
     }
 
     /// Byte offset of slot `slot`'s first sample.

@@ -4,7 +4,7 @@
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use crate::{RingConfig, CACHE_LINE, HEADER_SIZE, HEADER_USED};
+use crate::{RingConfig, CACHE_LINE, HEADER_DEFINED, HEADER_SIZE, HEADER_USED};
 
 /// The first 4096 bytes of the segment.
 ///
@@ -103,7 +103,20 @@ pub struct Header {
     /// Engine statistics, updated by the writer.
     pub stats: Stats,
 
-    _reserved: [u8; HEADER_SIZE - HEADER_USED],
+    // --- line 8 (since 1.2): the samples counter ---
+    /// Frames whose samples are published: frame `sample_seq − 1`'s samples
+    /// can be read (under its `SlotSamples` stamp) while its VAD still runs.
+    /// Always `≥ write_seq`, at most one frame ahead of it.
+    pub sample_seq: AtomicU64,
+    _pad5: [u8; CACHE_LINE - 8],
+
+    // --- line 9 (since 1.2): the samples futex word ---
+    /// Incremented (wrapping) after every `sample_seq` change and on close,
+    /// then woken: readers that take samples first `FUTEX_WAIT` on it.
+    pub sample_futex: AtomicU32,
+    _pad6: [u8; CACHE_LINE - 4],
+
+    _reserved: [u8; HEADER_SIZE - HEADER_DEFINED],
 }
 
 /// Engine statistics, one cache line; every counter only grows.
@@ -234,6 +247,9 @@ const _: () = {
     assert!(offset_of!(Header, futex) == 384);
     assert!(offset_of!(Header, stats) == 448);
     assert!(offset_of!(Header, stats) + size_of::<Stats>() == HEADER_USED);
+    assert!(offset_of!(Header, sample_seq) == 512);
+    assert!(offset_of!(Header, sample_futex) == 576);
+    assert!(offset_of!(Header, _reserved) == HEADER_DEFINED);
     assert!(offset_of!(Stats, samples_lost) == 8);
     assert!(offset_of!(Stats, source_restarts) == 16);
     assert!(offset_of!(Stats, discontinuities) == 24);
@@ -270,6 +286,7 @@ impl Header {
             meta_offset: u64, samples_offset: u64, slot_bytes: u64, vad_kind: u32,
             vad_threshold: f32, vad_neg_threshold: f32, vad_min_silence_ms: u32,
             source_speed: f32, source: [u8; 128], write_seq: u64, futex: u32,
+            sample_seq: u64, sample_futex: u32,
         );
         fields.extend(s!(
             device_overruns,

@@ -19,7 +19,7 @@
 //! The segment is three sections, each located by the header alone:
 //!
 //! ```text
-//! [ Header: 4096 bytes ][ SlotMeta × slot_count ][ pad ][ f32 samples × frame_samples × channels × slot_count ]
+//! [ Header: 4096 bytes ][ (SlotMeta, SlotSamples) × slot_count ][ pad ][ f32 samples × frame_samples × channels × slot_count ]
 //! ```
 //!
 //! ```
@@ -42,7 +42,7 @@ pub use config::{RingConfig, VadConfig, VadKind};
 pub use geometry::Geometry;
 pub use header::{Header, Stats};
 pub use seqlock::FrameRecord;
-pub use slot::SlotMeta;
+pub use slot::{SlotMeta, SlotSamples};
 pub use validate::{HeaderInfo, LayoutError, StatsSnapshot};
 
 /// The first eight bytes of every segment.
@@ -51,16 +51,23 @@ pub const MAGIC: [u8; 8] = *b"V2MRING\0";
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor layout version: newer minors only add fields in reserved space and
 /// new flag bits, so a reader accepts any minor of its major.
-pub const VERSION_MINOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 2;
 /// Bytes of header this version defines and writes.
 pub const HEADER_SIZE: usize = 4096;
 /// Bytes of the header a version-1.0 reader needs to read (everything past
-/// it is reserved).
+/// it was reserved in 1.0).
 pub const HEADER_USED: usize = 512;
+/// Bytes of the header this version defines: 1.2 adds `sample_seq` and
+/// `sample_futex` after the statistics.
+pub const HEADER_DEFINED: usize = 640;
 /// The cache-line size the layout separates hot fields by.
 pub const CACHE_LINE: usize = 64;
-/// Bytes of one slot's metadata record.
+/// Bytes of one slot's 1.0 metadata record ([`SlotMeta`]), the smallest
+/// `meta_stride` a reader accepts.
 pub const SLOT_META_SIZE: usize = 64;
+/// Bytes of one slot's whole record as a 1.2 writer lays it out:
+/// [`SlotMeta`] then [`SlotSamples`]; the writer's `meta_stride`.
+pub const SLOT_RECORD_SIZE: usize = 128;
 /// Sections start on page boundaries so each can be mapped or locked alone.
 pub const PAGE: u64 = 4096;
 /// The largest slot count a writer creates (2^20 frames).

@@ -7,9 +7,17 @@
 //! complete; otherwise the frame was overwritten and is reported lost. The
 //! engine's `RingWriter`, the Rust readers and the loom model all call these
 //! functions, so the model checks exactly what ships.
+//!
+//! Since layout 1.2 a frame is written in two phases, each ending in its own
+//! even stamp: [`write_samples`] (both stamps odd, samples and what is known
+//! before the VAD, samples stamp even) and [`complete_vad`] (the VAD fields,
+//! frame stamp even). A reader of the samples ([`read_samples`]) checks the
+//! samples stamp; a reader of the whole frame ([`read_slot`], every 1.0 and
+//! 1.1 reader) checks the frame stamp, which stays odd until the VAD result
+//! is in, so it never sees a frame with a half-written VAD field.
 
 use crate::primitive::{fence, AtomicU32, AtomicU64, Ordering};
-use crate::{stamp_complete, stamp_writing, SlotMeta};
+use crate::{stamp_complete, stamp_writing, SlotMeta, SlotSamples};
 
 /// Everything a slot says about its frame, besides the samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -34,17 +42,41 @@ pub struct FrameRecord {
     pub valid_samples: u32,
     /// When the engine received the frame's last sample.
     pub arrival_ns: u64,
+    /// When the frame's samples were published (layout 1.2; 0 before).
+    pub samples_ns: u64,
 }
 
-/// Writes frame `record.index` into one slot: odd stamp, Release fence,
-/// samples and record (Relaxed), even stamp (Release).
+/// Writes frame `record.index` into one slot in both phases back to back
+/// ([`write_samples`] then [`complete_vad`]).
 ///
 /// `samples` is the slot's sample area and `frame` exactly as long. Wait-free;
 /// only the ring's single writer may call it.
-pub fn write_slot(meta: &SlotMeta, samples: &[AtomicU32], frame: &[f32], record: &FrameRecord) {
+pub fn write_slot(
+    meta: &SlotMeta,
+    early: &SlotSamples,
+    samples: &[AtomicU32],
+    frame: &[f32],
+    record: &FrameRecord,
+) {
+    write_samples(meta, early, samples, frame, record);
+    complete_vad(meta, record);
+}
+
+/// Phase 1: writes frame `record.index`'s samples and every field known
+/// before the VAD: both stamps odd, Release fence, samples and fields
+/// (Relaxed), samples stamp even (Release). The frame stamp stays odd until
+/// [`complete_vad`].
+pub fn write_samples(
+    meta: &SlotMeta,
+    early: &SlotSamples,
+    samples: &[AtomicU32],
+    frame: &[f32],
+    record: &FrameRecord,
+) {
     debug_assert_eq!(samples.len(), frame.len());
+    early.stamp.store(stamp_writing(record.index), Ordering::Relaxed);
     meta.stamp.store(stamp_writing(record.index), Ordering::Relaxed);
-    // The odd stamp must be visible before any data store below: a reader
+    // Both odd stamps must be visible before any data store below: a reader
     // that sees new data then also sees a changed stamp and drops the frame.
     fence(Ordering::Release);
     for (dst, &src) in samples.iter().zip(frame) {
@@ -52,16 +84,25 @@ pub fn write_slot(meta: &SlotMeta, samples: &[AtomicU32], frame: &[f32], record:
     }
     meta.index.store(record.index, Ordering::Relaxed);
     meta.capture_ns.store(record.capture_ns, Ordering::Relaxed);
-    meta.publish_ns.store(record.publish_ns, Ordering::Relaxed);
-    meta.vad_prob.store(record.vad_prob.to_bits(), Ordering::Relaxed);
-    meta.speech.store(u32::from(record.speech), Ordering::Relaxed);
     meta.rms.store(record.rms.to_bits(), Ordering::Relaxed);
     meta.peak.store(record.peak.to_bits(), Ordering::Relaxed);
     meta.flags.store(record.flags, Ordering::Relaxed);
     meta.valid_samples.store(record.valid_samples, Ordering::Relaxed);
     meta.arrival_ns.store(record.arrival_ns, Ordering::Relaxed);
+    early.samples_ns.store(record.samples_ns, Ordering::Relaxed);
     // Release: a reader that loads this even stamp with Acquire sees all of
-    // the frame's stores above.
+    // the stores above.
+    early.stamp.store(stamp_complete(record.index), Ordering::Release);
+}
+
+/// Phase 2: the VAD fields and `publish_ns` of the frame [`write_samples`]
+/// began, then the frame stamp even (Release).
+pub fn complete_vad(meta: &SlotMeta, record: &FrameRecord) {
+    meta.publish_ns.store(record.publish_ns, Ordering::Relaxed);
+    meta.vad_prob.store(record.vad_prob.to_bits(), Ordering::Relaxed);
+    meta.speech.store(u32::from(record.speech), Ordering::Relaxed);
+    // Release: a reader that loads this even stamp with Acquire sees both
+    // phases' stores.
     meta.stamp.store(stamp_complete(record.index), Ordering::Release);
 }
 
@@ -79,7 +120,8 @@ pub fn published(write_seq: &AtomicU64) -> u64 {
 
 /// Copies frame `index` out of its slot into `out` (as long as the slot's
 /// samples); `None` if the slot does not hold that frame or the writer
-/// overwrote it during the copy. The caller has seen `published() > index`.
+/// overwrote it during the copy. The caller has seen `published() > index`
+/// (of `write_seq`). `samples_ns` is not read (it is not under this stamp).
 pub fn read_slot(meta: &SlotMeta, samples: &[AtomicU32], index: u64, out: &mut [f32]) -> Option<FrameRecord> {
     let before = meta.stamp.load(Ordering::Acquire);
     if before != stamp_complete(index) {
@@ -99,11 +141,47 @@ pub fn read_slot(meta: &SlotMeta, samples: &[AtomicU32], index: u64, out: &mut [
         flags: meta.flags.load(Ordering::Relaxed),
         valid_samples: meta.valid_samples.load(Ordering::Relaxed),
         arrival_ns: meta.arrival_ns.load(Ordering::Relaxed),
+        samples_ns: 0,
     };
     // Acquire fence: the copy above is ordered before the stamp's second load,
     // so a copy that raced with an overwrite sees the stamp changed.
     fence(Ordering::Acquire);
     (meta.stamp.load(Ordering::Relaxed) == before).then_some(record)
+}
+
+/// Copies frame `index`'s samples and the fields known before its VAD into
+/// `out` and a record whose VAD fields are NaN / false and `publish_ns` 0;
+/// `None` if the slot does not hold those samples or they were overwritten
+/// during the copy. The caller has seen `published(sample_seq) > index`.
+pub fn read_samples(
+    meta: &SlotMeta,
+    early: &SlotSamples,
+    samples: &[AtomicU32],
+    index: u64,
+    out: &mut [f32],
+) -> Option<FrameRecord> {
+    let before = early.stamp.load(Ordering::Acquire);
+    if before != stamp_complete(index) {
+        return None;
+    }
+    for (dst, src) in out.iter_mut().zip(samples) {
+        *dst = f32::from_bits(src.load(Ordering::Relaxed));
+    }
+    let record = FrameRecord {
+        index: meta.index.load(Ordering::Relaxed),
+        capture_ns: meta.capture_ns.load(Ordering::Relaxed),
+        publish_ns: 0,
+        vad_prob: f32::NAN,
+        speech: false,
+        rms: f32::from_bits(meta.rms.load(Ordering::Relaxed)),
+        peak: f32::from_bits(meta.peak.load(Ordering::Relaxed)),
+        flags: meta.flags.load(Ordering::Relaxed),
+        valid_samples: meta.valid_samples.load(Ordering::Relaxed),
+        arrival_ns: meta.arrival_ns.load(Ordering::Relaxed),
+        samples_ns: early.samples_ns.load(Ordering::Relaxed),
+    };
+    fence(Ordering::Acquire); // as in read_slot
+    (early.stamp.load(Ordering::Relaxed) == before).then_some(record)
 }
 
 /// Whether the slot still holds frame `index` complete: the check a zero-copy

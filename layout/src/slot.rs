@@ -1,8 +1,10 @@
-//! One slot's metadata record: the seqlock stamp and what describes the frame.
+//! One slot's metadata record: the seqlock stamp and what describes the frame
+//! (line 0, since layout 1.0), and the samples stamp that lets a reader take
+//! the samples before the VAD result (line 1, since layout 1.2).
 
 use crate::primitive::{AtomicU32, AtomicU64};
 #[cfg(not(loom))]
-use crate::SLOT_META_SIZE;
+use crate::{SLOT_META_SIZE, SLOT_RECORD_SIZE};
 use std::mem::offset_of;
 #[cfg(not(loom))]
 use std::mem::size_of;
@@ -106,5 +108,51 @@ impl SlotMeta {
 impl Default for SlotMeta {
     fn default() -> Self {
         SlotMeta::new()
+    }
+}
+
+/// The second cache line of a slot's record (layout 1.2): a seqlock over the
+/// samples and the fields known before the VAD runs, so readers that want the
+/// audio take it without waiting for the inference.
+///
+/// ```
+/// assert_eq!(std::mem::size_of::<v2m_layout::SlotSamples>(), 64);
+/// ```
+#[repr(C, align(64))]
+pub struct SlotSamples {
+    /// Seqlock stamp of the samples: `stamp_writing(index)` while frame
+    /// `index`'s samples are written, `stamp_complete(index)` once they are.
+    pub stamp: AtomicU64,
+    /// CLOCK_MONOTONIC ns at which the frame's samples were published
+    /// (`samples_ns − arrival_ns` is what the engine adds before the audio).
+    pub samples_ns: AtomicU64,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(size_of::<SlotSamples>() == SLOT_RECORD_SIZE - SLOT_META_SIZE);
+    assert!(offset_of!(SlotSamples, stamp) == 0);
+    assert!(offset_of!(SlotSamples, samples_ns) == 8);
+};
+
+impl SlotSamples {
+    /// A record never written (stamp 0).
+    pub fn new() -> SlotSamples {
+        SlotSamples { stamp: AtomicU64::new(0), samples_ns: AtomicU64::new(0) }
+    }
+
+    /// `(name, offset in the slot's record, size)` of every field.
+    pub fn field_table() -> Vec<(&'static str, usize, usize)> {
+        let base = std::mem::size_of::<SlotMeta>();
+        vec![
+            ("samples_stamp", base + offset_of!(SlotSamples, stamp), 8),
+            ("samples_ns", base + offset_of!(SlotSamples, samples_ns), 8),
+        ]
+    }
+}
+
+impl Default for SlotSamples {
+    fn default() -> Self {
+        SlotSamples::new()
     }
 }

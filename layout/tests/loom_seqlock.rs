@@ -1,24 +1,28 @@
 //! A loom model of the slot protocol (`LAYOUT.md` §6), running the shipped
 //! `v2m_layout::seqlock` functions on loom's atomics: one writer laps a
-//! two-slot ring while a reader copies a frame; loom explores every
+//! two-slot ring, publishing each frame in two phases (samples, then the VAD
+//! result), while a reader copies a frame or its samples; loom explores every
 //! interleaving (and the weak-memory reorderings the orderings allow) and the
-//! reader must never accept a torn or wrong frame. Run with
+//! reader must never accept a torn or wrong frame, torn samples, or a frame
+//! whose VAD fields are not yet written. Run with
 //! `RUSTFLAGS="--cfg loom" cargo test --release -p v2m-layout --test loom_seqlock`.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicU32, AtomicU64};
 use loom::sync::Arc;
 use loom::thread;
-use v2m_layout::seqlock::{announce, published, read_slot, write_slot};
-use v2m_layout::{FrameRecord, SlotMeta};
+use v2m_layout::seqlock::{announce, complete_vad, published, read_samples, read_slot, write_samples};
+use v2m_layout::{FrameRecord, SlotMeta, SlotSamples};
 
 const SLOTS: u64 = 2;
 const SAMPLES: usize = 2;
 
 struct Ring {
     meta: Vec<SlotMeta>,
+    early: Vec<SlotSamples>,
     samples: Vec<[AtomicU32; SAMPLES]>,
     write_seq: AtomicU64,
+    sample_seq: AtomicU64,
 }
 
 /// Frame `index`'s content: nothing in it equals a never-written slot's zeros.
@@ -27,15 +31,31 @@ fn samples_of(index: u64) -> [f32; SAMPLES] {
 }
 
 fn record_of(index: u64) -> FrameRecord {
-    FrameRecord { index, capture_ns: 10 * index + 7, flags: index as u32 + 1, ..Default::default() }
+    FrameRecord {
+        index,
+        capture_ns: 10 * index + 7,
+        flags: index as u32 + 1,
+        publish_ns: 10 * index + 9,
+        vad_prob: index as f32 + 0.5,
+        speech: true,
+        samples_ns: 10 * index + 8,
+        ..Default::default()
+    }
+}
+
+/// What a reader of the whole frame gets (`samples_ns` is not under its stamp).
+fn frame_record_of(index: u64) -> FrameRecord {
+    FrameRecord { samples_ns: 0, ..record_of(index) }
 }
 
 impl Ring {
     fn new() -> Ring {
         Ring {
             meta: (0..SLOTS).map(|_| SlotMeta::new()).collect(),
+            early: (0..SLOTS).map(|_| SlotSamples::new()).collect(),
             samples: (0..SLOTS).map(|_| [AtomicU32::new(0), AtomicU32::new(0)]).collect(),
             write_seq: AtomicU64::new(0),
+            sample_seq: AtomicU64::new(0),
         }
     }
 
@@ -43,11 +63,25 @@ impl Ring {
         (index % SLOTS) as usize
     }
 
-    /// What `RingWriter::publish` does for frame `index`, through the same functions.
+    /// What `RingWriter::publish_samples` then `publish_vad` do for frame
+    /// `index`, through the same functions.
     fn publish(&self, index: u64) {
         let slot = self.slot(index);
-        write_slot(&self.meta[slot], &self.samples[slot], &samples_of(index), &record_of(index));
+        let record = record_of(index);
+        write_samples(&self.meta[slot], &self.early[slot], &self.samples[slot], &samples_of(index), &record);
+        announce(&self.sample_seq, index);
+        complete_vad(&self.meta[slot], &record);
         announce(&self.write_seq, index);
+    }
+
+    fn read_samples(&self, index: u64) -> Option<([f32; SAMPLES], FrameRecord)> {
+        if published(&self.sample_seq) <= index {
+            return None;
+        }
+        let slot = self.slot(index);
+        let mut out = [f32::NAN; SAMPLES];
+        read_samples(&self.meta[slot], &self.early[slot], &self.samples[slot], index, &mut out)
+            .map(|record| (out, record))
     }
 
     fn read(&self, index: u64) -> Option<([f32; SAMPLES], FrameRecord)> {
@@ -83,11 +117,44 @@ fn a_reader_never_accepts_a_torn_or_wrong_frame() {
         // Frame 0 lives in slot 0, which frame 2 overwrites while we may be reading.
         if let Some((samples, record)) = ring.read(0) {
             assert_eq!(samples, samples_of(0), "accepted torn, stale or overwritten samples");
-            assert_eq!(record, record_of(0), "accepted a torn or stale record");
+            assert_eq!(record, frame_record_of(0), "accepted a torn or stale record, or one without its VAD");
         }
         writer.join().unwrap();
         let (samples, record) = ring.read(2).expect("the newest frame is readable");
-        assert_eq!((samples, record), (samples_of(2), record_of(2)));
+        assert_eq!((samples, record), (samples_of(2), frame_record_of(2)));
         assert!(ring.read(0).is_none(), "an overwritten frame is reported as lost");
+    });
+}
+
+#[test]
+fn a_samples_reader_never_accepts_torn_samples_and_the_vad_follows_complete() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(PREEMPTION_BOUND);
+    model.check(|| {
+        let ring = Arc::new(Ring::new());
+        let writer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                for index in 0..3 {
+                    ring.publish(index);
+                }
+            })
+        };
+        if let Some((samples, record)) = ring.read_samples(0) {
+            let want = record_of(0);
+            assert_eq!(samples, samples_of(0), "accepted torn, stale or overwritten samples");
+            assert_eq!(
+                (record.index, record.capture_ns, record.flags, record.samples_ns),
+                (want.index, want.capture_ns, want.flags, want.samples_ns),
+                "accepted a torn or stale samples record"
+            );
+            // The same frame read whole now: complete with its VAD, or lost.
+            if let Some((_, whole)) = ring.read(0) {
+                assert_eq!(whole, frame_record_of(0), "a frame visible before its VAD fields");
+            }
+        }
+        writer.join().unwrap();
+        assert!(ring.read_samples(0).is_none(), "overwritten samples are reported as lost");
+        assert_eq!(ring.read_samples(2).map(|(s, _)| s), Some(samples_of(2)));
     });
 }

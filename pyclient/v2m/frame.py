@@ -33,6 +33,7 @@ class Frame:
         "flags",
         "valid_samples",
         "arrival_ns",
+        "samples_ns",
         "stream_s",
         "_stamps",
         "_slot",
@@ -46,6 +47,7 @@ class Frame:
         stamps: npt.NDArray[np.uint64],
         slot: int,
         frame_s: float = 0.0,
+        samples_ns: int = 0,
     ) -> None:
         stamp, self.index, self.capture_ns, self.publish_ns = meta[0], meta[1], meta[2], meta[3]
         self.vad_prob: float = meta[4]
@@ -56,6 +58,9 @@ class Frame:
         self.valid_samples: int = meta[9]
         self.arrival_ns: int = meta[10]
         """When the engine received the frame's last sample (0 from a layout-1.0 engine)."""
+        self.samples_ns: int = samples_ns
+        """When the engine published the frame's samples, before its VAD result (0 from
+        an engine older than layout 1.2). ``publish_ns`` is when the whole frame was."""
         self.samples = samples
         self.stream_s: float = self.index * frame_s
         """Position of the frame's first sample in the stream, in seconds of audio
@@ -63,6 +68,12 @@ class Frame:
         self._stamps = stamps
         self._slot = slot
         self._stamp = stamp
+
+    @property
+    def vad_pending(self) -> bool:
+        """Handed out before its VAD result (a reader with ``wait_for_vad=False``):
+        ``vad_prob`` is NaN, ``speech`` False and ``publish_ns`` 0."""
+        return self.publish_ns == 0
 
     def valid(self) -> bool:
         """True while the writer has not started overwriting this frame's slot."""

@@ -19,10 +19,16 @@ Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
 
 MAGIC = b"V2MRING\x00"
 VERSION_MAJOR = 1
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
+HEADER_DEFINED = 640
+"""Bytes of header version 1.2 defines (``sample_seq`` and ``sample_futex`` follow
+the statistics)."""
 SLOT_META_SIZE = 64
+"""Bytes of a slot's 1.0 record (the frame's metadata), the smallest stride."""
+SLOT_RECORD_SIZE = 128
+"""Bytes of a slot's whole 1.2 record: the metadata, then the samples record."""
 
 # What an engine can create; a header outside these is refused (LAYOUT.md §3).
 RATE_RANGE = (1_000, 384_000)
@@ -88,6 +94,8 @@ HEADER_FIELDS: Dict[str, Tuple[int, str]] = {
     "vad_ns_max": (488, "Q"),
     "vad_frames": (496, "Q"),
     "last_publish_ns": (504, "Q"),
+    "sample_seq": (512, "Q"),
+    "sample_futex": (576, "I"),
 }
 
 SLOT_FIELDS: Dict[str, Tuple[int, str]] = {
@@ -103,6 +111,12 @@ SLOT_FIELDS: Dict[str, Tuple[int, str]] = {
     "valid_samples": (52, "I"),
     "arrival_ns": (56, "Q"),
 }
+
+SLOT_SAMPLES_FIELDS: Dict[str, Tuple[int, str]] = {
+    "samples_stamp": (64, "Q"),
+    "samples_ns": (72, "Q"),
+}
+"""The samples record (since 1.2), at these offsets in a slot's record."""
 
 SLOT_STRUCT = struct.Struct("<" + "".join(code for _, code in SLOT_FIELDS.values()))
 """Unpacks one slot's metadata record (all named fields, in order)."""
@@ -162,6 +176,12 @@ class HeaderInfo:
     source: str
     created_mono_ns: int = 0
     created_real_ns: int = 0
+
+    @property
+    def samples_first(self) -> bool:
+        """The ring publishes each frame's samples before its VAD result (layout 1.2:
+        ``sample_seq``, ``sample_futex`` and a samples stamp per slot)."""
+        return self.version >= (1, 2) and self.meta_stride >= SLOT_RECORD_SIZE
 
 
 def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:

@@ -16,6 +16,7 @@ import errno as _errno
 import mmap as _mmap
 import os as _os
 import stat as _stat
+import struct as _struct
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -24,6 +25,8 @@ import numpy.typing as npt
 from . import layout
 from .errors import LayoutError, NotARing, NotFound, PermissionDenied
 from .liveness import writer_alive
+
+_SAMPLES_NS = _struct.Struct("<Q")
 
 _KINDS = (
     (_stat.S_ISDIR, "a directory"),
@@ -149,6 +152,21 @@ class RingMapping:
             offset=info.meta_offset,
             strides=(info.meta_stride,),
         )
+        self.samples_stamps: Optional[npt.NDArray[np.uint64]] = None
+        self.samples_ns_offset = 0
+        if info.samples_first:
+            self.sample_seq = self._word("sample_seq", np.uint64)
+            self.sample_futex = self._word("sample_futex", np.uint32)
+            stamp_offset = layout.SLOT_SAMPLES_FIELDS["samples_stamp"][0]
+            self.samples_stamps = np.ndarray(
+                (info.slot_count,),
+                np.uint64,
+                buffer=self.bytes,
+                offset=info.meta_offset + stamp_offset,
+                strides=(info.meta_stride,),
+            )
+            self.samples_ns_offset = layout.SLOT_SAMPLES_FIELDS["samples_ns"][0]
+        self.follow(samples_first=False)
         shape: Tuple[int, ...] = (info.slot_count, info.frame_samples)
         strides: Tuple[int, ...] = (info.slot_bytes, 4)
         if info.channels > 1:
@@ -156,6 +174,30 @@ class RingMapping:
         self.samples: npt.NDArray[np.float32] = np.ndarray(
             shape, np.float32, buffer=self.bytes, offset=info.samples_offset, strides=strides
         )
+
+    def follow(self, samples_first: bool) -> None:
+        """Chooses what a reader waits on and checks: whole frames (``write_seq``,
+        ``futex``, the frame stamps) or, on a 1.2 ring, samples published before
+        their VAD result (``sample_seq``, ``sample_futex``, the samples stamps)."""
+        if samples_first and self.samples_stamps is not None:
+            self.seq, self.word, self.slot_stamps = (
+                self.sample_seq,
+                self.sample_futex,
+                self.samples_stamps,
+            )
+        else:
+            self.seq, self.word, self.slot_stamps = self.write_seq, self.futex, self.stamps
+        self.word_address = int(self.word.ctypes.data)
+
+    def samples_ns(self, slot: int) -> int:
+        """When slot ``slot``'s samples were published (0 before layout 1.2; racy:
+        check the stamp around it)."""
+        if not self.samples_ns_offset:
+            return 0
+        assert self._map is not None
+        offset = self.info.meta_offset + slot * self.info.meta_stride + self.samples_ns_offset
+        value: int = _SAMPLES_NS.unpack_from(self._map, offset)[0]
+        return value
 
     def _word(self, field: str, dtype: type) -> npt.NDArray[np.generic]:
         offset = layout.HEADER_FIELDS[field][0]
@@ -188,7 +230,20 @@ class RingMapping:
 
     def close(self) -> None:
         """Drops this object's views and unmaps (unless frames still view the memory)."""
-        for attr in ("write_seq", "futex", "state", "stamps", "samples", "bytes"):
+        for attr in (
+            "write_seq",
+            "futex",
+            "state",
+            "stamps",
+            "samples",
+            "bytes",
+            "sample_seq",
+            "sample_futex",
+            "samples_stamps",
+            "seq",
+            "word",
+            "slot_stamps",
+        ):
             if hasattr(self, attr):
                 delattr(self, attr)
         if self._map is not None:

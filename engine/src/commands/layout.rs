@@ -2,7 +2,9 @@
 //! for the test that proves the Python reader reads the same layout.
 
 use serde_json::json;
-use v2m_layout::{Header, SlotMeta, HEADER_USED, STATE_CLOSED, STATE_RUNNING, VAD_ENERGY, VAD_SILERO};
+use v2m_layout::{
+    Header, SlotMeta, SlotSamples, HEADER_USED, STATE_CLOSED, STATE_RUNNING, VAD_ENERGY, VAD_SILERO,
+};
 
 use super::output;
 use crate::error::EngineError;
@@ -20,9 +22,12 @@ pub fn layout() -> Result<(), EngineError> {
         "magic": String::from_utf8_lossy(&v2m_layout::MAGIC[..7]),
         "header_size": v2m_layout::HEADER_SIZE,
         "header_used": HEADER_USED,
+        "header_defined": v2m_layout::HEADER_DEFINED,
         "slot_meta_size": v2m_layout::SLOT_META_SIZE,
+        "slot_record_size": v2m_layout::SLOT_RECORD_SIZE,
         "header": fields(Header::field_table()),
         "slot": fields(SlotMeta::field_table()),
+        "slot_samples": fields(SlotSamples::field_table()),
         "flags": {
             "discontinuity": v2m_layout::FLAG_DISCONTINUITY, "padded": v2m_layout::FLAG_PADDED,
             "device_overrun": v2m_layout::FLAG_DEVICE_OVERRUN, "source_restart": v2m_layout::FLAG_SOURCE_RESTART,

@@ -8,7 +8,9 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use v2m_layout::seqlock::{self, FrameRecord};
-use v2m_layout::{Geometry, Header, RingConfig, SlotMeta, FLAG_DISCONTINUITY, STATE_CLOSED, STATE_RUNNING};
+use v2m_layout::{
+    Geometry, Header, RingConfig, SlotMeta, SlotSamples, FLAG_DISCONTINUITY, STATE_CLOSED, STATE_RUNNING,
+};
 
 use crate::clock;
 use crate::error::EngineError;
@@ -41,6 +43,8 @@ pub struct RingWriter {
     segment: Segment,
     geometry: Geometry,
     next_index: u64,
+    /// The frame whose samples are published and whose VAD result is not.
+    pending: Option<FrameRecord>,
     closed: bool,
 }
 
@@ -59,7 +63,7 @@ impl RingWriter {
             let header = unsafe { &mut *bytes.as_mut_ptr().cast::<Header>() };
             fill_header(header, config);
         })?;
-        Ok(RingWriter { segment, geometry: g, next_index: 0, closed: false })
+        Ok(RingWriter { segment, geometry: g, next_index: 0, pending: None, closed: false })
     }
 
     /// The header, shared with readers.
@@ -86,6 +90,14 @@ impl RingWriter {
         unsafe { &*self.segment.base().add(self.geometry.meta_at(slot) as usize).cast::<SlotMeta>() }
     }
 
+    fn slot_early(&self, slot: usize) -> &SlotSamples {
+        let offset = self.geometry.samples_record_at(slot).expect("this writer's stride holds the record");
+        // SAFETY: Geometry::new made meta_stride SLOT_RECORD_SIZE, so the
+        // samples record lies inside the mapping, 64-byte aligned, right
+        // after the slot's SlotMeta.
+        unsafe { &*self.segment.base().add(offset as usize).cast::<SlotSamples>() }
+    }
+
     fn slot_samples(&self, slot: usize) -> &[AtomicU32] {
         // SAFETY: the slot's samples lie inside the mapping, 64-byte aligned;
         // AtomicU32 has the size and alignment of f32, so the float samples
@@ -99,30 +111,66 @@ impl RingWriter {
         }
     }
 
-    /// Publishes one frame of `samples_per_frame()` samples and returns its index.
-    ///
-    /// The seqlock write ([`seqlock::write_slot`]: odd stamp → data → even
-    /// stamp), then `write_seq` (Release) → futex word → `FUTEX_WAKE`.
+    /// Publishes one frame of `samples_per_frame()` samples with its VAD
+    /// result in one go ([`Self::publish_samples`] then [`Self::publish_vad`])
+    /// and returns its index.
+    #[cfg(test)]
     pub fn publish(&mut self, samples: &[f32], meta: &FrameMeta) -> u64 {
+        self.publish_samples(samples, meta);
+        self.publish_vad(meta.vad_prob, meta.speech)
+    }
+
+    /// Phase 1: publishes the next frame's samples and what is known before
+    /// its VAD ([`seqlock::write_samples`], then `sample_seq` (Release) →
+    /// `sample_futex` → `FUTEX_WAKE`) and returns its index. `meta`'s VAD
+    /// fields are ignored; [`Self::publish_vad`] must follow before the next
+    /// frame.
+    pub fn publish_samples(&mut self, samples: &[f32], meta: &FrameMeta) -> u64 {
         debug_assert_eq!(samples.len(), self.geometry.samples_per_frame());
+        debug_assert!(self.pending.is_none(), "publish_vad must end the previous frame");
         let index = self.next_index;
         let slot = self.geometry.slot_of(index);
         let record = FrameRecord {
             index,
             capture_ns: meta.capture_ns,
-            publish_ns: clock::monotonic_ns(),
-            vad_prob: meta.vad_prob,
-            speech: meta.speech,
             rms: meta.rms,
             peak: meta.peak,
             flags: meta.flags,
             valid_samples: meta.valid_samples,
             arrival_ns: meta.arrival_ns,
+            samples_ns: clock::monotonic_ns(),
+            ..Default::default()
         };
-        seqlock::write_slot(self.slot_meta(slot), self.slot_samples(slot), samples, &record);
-
+        seqlock::write_samples(
+            self.slot_meta(slot),
+            self.slot_early(slot),
+            self.slot_samples(slot),
+            samples,
+            &record,
+        );
         let header = self.header();
-        if meta.flags & FLAG_DISCONTINUITY != 0 {
+        seqlock::announce(&header.sample_seq, index);
+        header.sample_futex.fetch_add(1, Ordering::Release);
+        futex::wake_all(&header.sample_futex);
+        self.pending = Some(record);
+        index
+    }
+
+    /// Phase 2: completes the frame [`Self::publish_samples`] began with its
+    /// VAD result ([`seqlock::complete_vad`], then `write_seq` (Release) →
+    /// futex word → `FUTEX_WAKE`) and returns its index.
+    pub fn publish_vad(&mut self, vad_prob: f32, speech: bool) -> u64 {
+        let Some(mut record) = self.pending.take() else {
+            debug_assert!(false, "publish_vad without publish_samples");
+            return self.next_index.wrapping_sub(1);
+        };
+        record.vad_prob = vad_prob;
+        record.speech = speech;
+        record.publish_ns = clock::monotonic_ns();
+        let index = record.index;
+        seqlock::complete_vad(self.slot_meta(self.geometry.slot_of(index)), &record);
+        let header = self.header();
+        if record.flags & FLAG_DISCONTINUITY != 0 {
             header.stats.discontinuities.fetch_add(1, Ordering::Relaxed);
         }
         header.stats.last_publish_ns.store(record.publish_ns, Ordering::Relaxed);
@@ -154,8 +202,10 @@ impl RingWriter {
         let header = self.header();
         // Release: readers that see CLOSED also see the final write_seq.
         header.state.store(STATE_CLOSED, Ordering::Release);
-        header.futex.fetch_add(1, Ordering::Release);
-        futex::wake_all(&header.futex);
+        for word in [&header.futex, &header.sample_futex] {
+            word.fetch_add(1, Ordering::Release);
+            futex::wake_all(word);
+        }
         self.closed = true;
     }
 }
@@ -294,13 +344,51 @@ mod tests {
     }
 
     #[test]
+    fn samples_are_readable_before_the_vad_result_and_the_frame_only_after() {
+        let name = name("two-phase");
+        let mut writer = RingWriter::create(&name, &config(4), false).unwrap();
+        writer.publish(&[9.0; 4], &FrameMeta { valid_samples: 4, ..Default::default() });
+        let meta =
+            FrameMeta { capture_ns: 77, rms: 0.5, valid_samples: 4, arrival_ns: 70, ..Default::default() };
+        let index = writer.publish_samples(&[1.0, 2.0, 3.0, 4.0], &meta);
+        let header = writer.header();
+        assert_eq!(header.sample_seq.load(Ordering::Relaxed), index + 1);
+        assert_eq!(header.write_seq.load(Ordering::Relaxed), index, "the frame is not complete yet");
+        let slot = writer.geometry.slot_of(index);
+        let mut out = [0.0f32; 4];
+        let early = seqlock::read_samples(
+            writer.slot_meta(slot),
+            writer.slot_early(slot),
+            writer.slot_samples(slot),
+            index,
+            &mut out,
+        )
+        .expect("the samples are published");
+        assert_eq!(out, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!((early.capture_ns, early.rms, early.arrival_ns), (77, 0.5, 70));
+        assert!(early.vad_prob.is_nan() && early.samples_ns > 0);
+        assert!(
+            seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), index, &mut out).is_none(),
+            "no frame is complete with its VAD field unwritten"
+        );
+        writer.publish_vad(0.75, true);
+        let full =
+            seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), index, &mut out).unwrap();
+        assert_eq!((full.vad_prob, full.speech, full.capture_ns), (0.75, true, 77));
+        assert!(full.publish_ns >= early.samples_ns);
+        assert_eq!(writer.header().write_seq.load(Ordering::Relaxed), index + 1);
+    }
+
+    #[test]
     fn closing_sets_the_state_and_bumps_the_futex_word() {
         let name = name("close");
         let mut writer = RingWriter::create(&name, &config(4), false).unwrap();
         let before = writer.header().futex.load(Ordering::Relaxed);
+        let samples_before = writer.header().sample_futex.load(Ordering::Relaxed);
         writer.close();
         assert_eq!(writer.header().state.load(Ordering::Relaxed), STATE_CLOSED);
         assert_eq!(writer.header().futex.load(Ordering::Relaxed), before.wrapping_add(1));
+        assert_eq!(writer.header().sample_futex.load(Ordering::Relaxed), samples_before.wrapping_add(1));
     }
 
     #[test]
