@@ -40,15 +40,24 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+SAMPLES_FIRST = ", samples first"
+"""A VAD case ending in this reads with ``Reader(wait_for_vad=False)``: each frame's
+samples as soon as they are published, before the VAD result."""
+
+
 def capture_case(pulse: PulseServer, frame: int, vad: str, seconds: float) -> Dict[str, object]:
-    name = f"suite-capture-{os.getpid()}-{frame}-{vad}"
+    engine_vad = vad.removesuffix(SAMPLES_FIRST)
+    name = f"suite-capture-{os.getpid()}-{frame}-{engine_vad}-{len(vad)}"
+    reader_options = ["--samples-first"] if vad.endswith(SAMPLES_FIRST) else []
     consumer = subprocess.Popen(
-        [PYTHON, str(BENCH / "consumer.py"), "v2m", name], stdout=subprocess.PIPE, text=True
+        [PYTHON, str(BENCH / "consumer.py"), "v2m", name, *reader_options],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     _await_ready(consumer, "the capture consumer")
     engine = subprocess.Popen(
         [ENGINE, "run", "--name", name, "--source", "device:pulse", "--frame", str(frame)]
-        + ["--vad", vad, "--duration", str(seconds), "--linger", "1"],
+        + ["--vad", engine_vad, "--duration", str(seconds), "--linger", "1"],
         env=pulse.env,
         stderr=subprocess.DEVNULL,
     )

@@ -50,14 +50,24 @@ def ready() -> None:
     print("ready", flush=True)
 
 
-def v2m_frames(name: str, wake: str | None = None) -> Iterator[Received]:
-    """The v2m ring through ``v2m.Reader`` (waking as ``wake`` says, default futex)."""
+def v2m_frames(
+    name: str, wake: str | None = None, samples_first: bool = False, priority: bool = False
+) -> Iterator[Received]:
+    """The v2m ring through ``v2m.Reader`` (waking as ``wake`` says, default futex;
+    ``samples_first``: each frame's samples before its VAD, stamped ``samples_ns``)."""
     options = {} if wake is None else {"wake": wake}
     ready()
-    with v2m.Reader(name, wait=60, **options) as reader:  # type: ignore[arg-type]
+    with v2m.Reader(
+        name,
+        wait=60,
+        wait_for_vad=not samples_first,
+        priority=priority,
+        **options,  # type: ignore[arg-type]
+    ) as reader:
         for frame in reader:
             ARRIVALS.append(frame.arrival_ns)
-            yield frame.index, frame.publish_ns, frame.samples
+            published = frame.samples_ns if frame.vad_pending else frame.publish_ns
+            yield frame.index, published, frame.samples
             WAKE_STATS.update(reader.wake_stats or {})
 
 
@@ -169,9 +179,15 @@ def main() -> int:
     parser.add_argument("transport", choices=["v2m", "raw-futex", "raw-poll", *TRANSPORTS])
     parser.add_argument("address", help="ring name, socket path, endpoint or service")
     parser.add_argument("--wake", help="v2m.Reader wake strategy")
+    parser.add_argument(
+        "--samples-first", action="store_true", help="v2m.Reader(wait_for_vad=False)"
+    )
+    parser.add_argument(
+        "--priority", action="store_true", help="v2m.Reader(priority=True): real-time thread"
+    )
     args = parser.parse_args()
     if args.transport == "v2m":
-        frames = v2m_frames(args.address, args.wake)
+        frames = v2m_frames(args.address, args.wake, args.samples_first, args.priority)
     elif args.transport in ("raw-futex", "raw-poll"):
         ready()
         raw = futex_frames if args.transport == "raw-futex" else busy_poll_frames

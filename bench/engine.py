@@ -50,12 +50,20 @@ def memory_kib(pid: int) -> Dict[str, int]:
     return out
 
 
+ONLY = ""
+"""Cases whose name does not contain this are skipped (``--only``)."""
+EXTRA_ARGS: List[str] = []
+"""Engine flags every case gets (``--priority``)."""
+
+
 def run_case(
     label: str, args: List[str], seconds: float, env: Optional[Dict[str, str]] = None
-) -> Dict[str, object]:
+) -> Optional[Dict[str, object]]:
+    if ONLY not in label:
+        return None
     name = f"bench-engine-{os.getpid()}"
     engine = subprocess.Popen(
-        [ENGINE, "run", "--name", name, *args], env=env, stderr=subprocess.DEVNULL
+        [ENGINE, "run", "--name", name, *args, *EXTRA_ARGS], env=env, stderr=subprocess.DEVNULL
     )
     added, samples_added, vad_after, frames = [], [], [], 0
     try:
@@ -102,8 +110,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--vad", default="silero", help="engine --vad (silero is the default)")
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this")
+    parser.add_argument(
+        "--priority", default="realtime", help="engine --priority (realtime is the default)"
+    )
+    parser.add_argument("--load", action="store_true", help="stress-ng --cpu 2 throughout")
     args = parser.parse_args()
-    rows = []
+    global ONLY
+    ONLY = args.only
+    rows: List[Optional[Dict[str, object]]] = []
+    EXTRA_ARGS[:] = [] if args.priority == "realtime" else ["--priority", args.priority]
+    load = (
+        subprocess.Popen(["stress-ng", "--cpu", "2", "--quiet"], stderr=subprocess.DEVNULL)
+        if args.load
+        else None
+    )
+    try:
+        return _run_cases(args, rows)
+    finally:
+        if load is not None:
+            load.terminate()
+            load.wait(10)
+
+
+def _run_cases(args: argparse.Namespace, rows: List[Optional[Dict[str, object]]]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(
             run_case(
@@ -113,22 +143,27 @@ def main() -> int:
             )
         )
         if PulseServer.available():
-            for rate, channels, extra in (
-                (16000, 1, []),
-                (48000, 2, ["--device-rate", "48000", "--device-channels", "2"]),
+            for host, rate, channels, extra in (
+                ("alsa", 16000, 1, []),
+                ("pulseaudio", 16000, 1, []),
+                ("alsa", 48000, 2, ["--device-rate", "48000", "--device-channels", "2"]),
             ):
                 pulse = PulseServer(
-                    Path(tmp) / f"pulse{rate}",
-                    tone_file(Path(tmp) / f"tone{rate}.raw", 600, rate),
+                    Path(tmp) / f"pulse{rate}{host}",
+                    tone_file(Path(tmp) / f"tone{rate}{host}.raw", 600, rate),
                     rate,
                 )
                 pulse.start()
+                # Through ALSA the server is the `pulse` plugin device; natively, its
+                # default source (the null sink's monitor).
+                source = "device:pulse" if host == "alsa" else "default"
                 try:
-                    label = f"device, {rate // 1000} kHz {'mono' if channels == 1 else 'stereo'}"
+                    mono = "mono" if channels == 1 else "stereo"
                     rows.append(
                         run_case(
-                            label,
-                            ["--source", "device:pulse", "--vad", args.vad, *extra],
+                            f"device {host}, {rate // 1000} kHz {mono}",
+                            ["--source", source, "--vad", args.vad, *extra]
+                            + ([] if host == "alsa" else ["--host", host]),
                             args.seconds,
                             pulse.env,
                         )
@@ -139,17 +174,18 @@ def main() -> int:
             print("pulseaudio not installed: device cases skipped", file=sys.stderr)
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}; "
-        f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad {args.vad}; "
+        f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad {args.vad}, "
+        f"--priority {args.priority}{', both cores loaded' if args.load else ''}; "
         "added = arrival -> whole frame, samples = arrival -> samples, vad = samples -> whole"
     )
     print(
-        f"{'case':<26} {'frames':>6} {'added p50 µs':>12} {'p99 µs':>8} {'max µs':>8} "
+        f"{'case':<30} {'frames':>6} {'added p50 µs':>12} {'p99 µs':>8} {'max µs':>8} "
         f"{'samples p50':>11} {'p99':>6} {'vad p99':>8} "
         f"{'CPU %':>6} {'RSS MiB':>8} {'peak MiB':>8} {'lost':>5}"
     )
-    for r in rows:
+    for r in filter(None, rows):
         print(
-            f"{r['case']:<26} {r['frames']:>6} {r['p50']:>12.0f} {r['p99']:>8.0f} {r['max']:>8.0f} "
+            f"{r['case']:<30} {r['frames']:>6} {r['p50']:>12.0f} {r['p99']:>8.0f} {r['max']:>8.0f} "
             f"{r['samples_p50']:>11.0f} {r['samples_p99']:>6.0f} {r['vad_after_p99']:>8.0f} "
             f"{r['cpu']:>6.2f} {r['rss_mib']:>8.1f} {r['hwm_mib']:>8.1f} {r['lost']:>5}"
         )

@@ -34,13 +34,17 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "pyclient"))
-from capture_latency import capture_cases  # noqa: E402
+from capture_latency import SAMPLES_FIRST, capture_cases  # noqa: E402
 from sounddevice_vs_engine import compare  # noqa: E402
 from transports import ENGINE, TRANSPORTS, Case, Result  # noqa: E402
 
 CADENCES_NS = {"32 ms": 32_000_000, "1 ms": 1_000_000}
 SINGLE_READER = {"raw busy poll (floor)"}
 """Transports that spin a core per reader: only measured with one."""
+
+
+CAPTURE_VADS = ["off", "silero", "silero" + SAMPLES_FIRST]
+"""Capture cases: no VAD, Silero read as whole frames, Silero read samples first."""
 
 
 def summarize(results: List[Result], cadence_ns: int) -> Dict[str, object]:
@@ -328,6 +332,12 @@ def markdown(doc: Dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short_side(side: str) -> str:
+    if "sounddevice" in side:
+        return "sounddevice"
+    return "v2m tuned" if "priority" in side else "v2m"
+
+
 def plots(doc: Dict[str, object], samples: Dict[str, List[float]], out: Path) -> List[str]:
     import matplotlib
 
@@ -374,7 +384,7 @@ def plots(doc: Dict[str, object], samples: Dict[str, List[float]], out: Path) ->
     if sd:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
         labels = [
-            f"{'sounddevice' if 'sounddevice' in s['side'] else 'v2m'}\n{s['transcriber']}"
+            f"{_short_side(str(s['side']))}\n{s['transcriber']}"
             for s in sd  # type: ignore[attr-defined]
         ]
         x = np.arange(len(labels))
@@ -443,9 +453,7 @@ def main() -> int:
     frame_sizes = [512] if args.smoke else [80, 160, 512]
     partial = bool(args.transports or args.cadences or args.no_live)
     live = not args.no_live
-    doc["capture"] = (
-        capture_cases(args.capture_seconds, frame_sizes, ["off", "silero"]) if live else []
-    )
+    doc["capture"] = capture_cases(args.capture_seconds, frame_sizes, CAPTURE_VADS) if live else []
     doc["sounddevice"] = (
         compare(args.sounddevice_seconds, ("python",) if args.smoke else ("python", "c-call"))
         if doc["capture"]

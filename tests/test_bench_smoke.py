@@ -24,6 +24,8 @@ def test_the_latency_suite_runs_every_transport(tmp_path: Path) -> None:
     rows = {r["transport"]: r for r in doc["matrix"]}
     assert set(rows) >= {
         "v2m Reader (futex)",
+        "v2m Reader (adaptive)",
+        "v2m Reader (priority)",
         "raw futex (floor)",
         "raw busy poll (floor)",
         "Unix socket SEQPACKET",
@@ -38,9 +40,13 @@ def test_the_latency_suite_runs_every_transport(tmp_path: Path) -> None:
     assert config["versions"]["iceoryx2"] == "0.10.0" and "machine" in config
     assert (tmp_path / "smoke.md").read_text().count("| 1 ms | 1 | idle |") == len(rows)
     if PulseServer.available():
-        assert {c["vad"] for c in doc["capture"]} == {"off", "silero"}
+        assert {c["vad"] for c in doc["capture"]} == {"off", "silero", "silero, samples first"}
         for capture in doc["capture"]:
             assert capture["frames"] > 50 and capture["capture_to_python_us"]["p50"] > 0
         sides = {s["side"] for s in doc["sounddevice"]}
-        assert sides == {"python-sounddevice", "v2m engine + v2m.Reader"}
+        assert sides == {
+            "python-sounddevice",
+            "v2m engine + v2m.Reader",
+            "v2m engine + v2m.Reader (GIL switch 0.5 ms, priority=True)",
+        }
         assert all(s["received"] > 50 for s in doc["sounddevice"])

@@ -14,7 +14,9 @@ use crate::commands::run::RunConfig;
 use crate::error::EngineError;
 use crate::log::Level;
 use crate::pacing::Speed;
+use crate::priority::PriorityChoice;
 use crate::shm::RingName;
+use crate::source::capture::devices::AudioHost;
 use crate::source::capture::{CaptureOptions, DEFAULT_BUFFER_MS, DEFAULT_PERIOD_MS};
 use crate::source::{SourceOptions, SourceSpec};
 use crate::vad::silero::{GraphOptimization, SessionTuning};
@@ -58,6 +60,9 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Audio system to list: alsa or pulseaudio.
+        #[arg(long, default_value = "alsa", value_parser = AudioHost::from_str)]
+        host: AudioHost,
     },
     /// List every ring on this machine with its state (running, closed, stale), and
     /// what dead engines left behind.
@@ -146,6 +151,10 @@ pub struct RunArgs {
     /// Ask the capture device for this many channels instead of mono (the engine downmixes).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub device_channels: Option<u16>,
+    /// Audio system capture devices are opened through: alsa (ALSA, and through its
+    /// plugins PulseAudio or PipeWire as `device:pulse`) or pulseaudio (natively).
+    #[arg(long, default_value = "alsa", value_parser = AudioHost::from_str)]
+    pub host: AudioHost,
     /// Audio per capture device buffer, in ms (smaller: less latency, more
     /// wake-ups; 0: the driver's default). 5 ms also keeps cpal's ALSA thread from
     /// spinning on PulseAudio's ALSA plugin, which it does with 10 ms and more.
@@ -164,6 +173,11 @@ pub struct RunArgs {
     /// it back (`v2m.Reader(..., pace=True)`) read it: nothing they need is overwritten.
     #[arg(long)]
     pub pace_to_readers: bool,
+    /// Scheduling of the capture callback and DSP threads: realtime (SCHED_FIFO where
+    /// permitted, else nice -10, else unchanged; one log line says which) or normal.
+    /// Replays at --speed max always run at normal priority.
+    #[arg(long, default_value = "realtime", value_parser = PriorityChoice::from_str)]
+    pub priority: PriorityChoice,
     /// Exit cleanly (as on SIGTERM) when the parent process dies (PR_SET_PDEATHSIG);
     /// `v2m.spawn` passes it so a crashed app never leaves an engine holding the microphone.
     #[arg(long)]
@@ -198,6 +212,8 @@ impl RunArgs {
                     device_channels: self.device_channels,
                     buffer_ms: self.capture_buffer_ms,
                     period_ms: self.device_buffer_ms,
+                    realtime: self.priority == PriorityChoice::Realtime,
+                    host: self.host,
                 },
             },
             speed: self.speed,
@@ -222,6 +238,7 @@ impl RunArgs {
                 tuning: SessionTuning::default(),
             },
             pace_to_readers: self.pace_to_readers,
+            priority: self.priority,
         })
     }
 }

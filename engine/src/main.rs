@@ -13,6 +13,7 @@ mod dsp;
 mod error;
 mod log;
 mod pacing;
+mod priority;
 mod publish;
 mod ring;
 mod shm;
@@ -46,7 +47,7 @@ fn main() {
             }
             run::run(&config, signals)
         }),
-        Command::Devices { json } => devices::devices(*json),
+        Command::Devices { json, host } => devices::devices(*json, *host),
         Command::List { json, clean } => list::list(*json, *clean),
         Command::Status { name, json, watch, interval } => {
             status::status(name, *json, watch.then(|| Duration::from_secs_f64(*interval)))

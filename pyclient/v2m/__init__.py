@@ -26,6 +26,7 @@ from .devices import devices
 from .discovery import RingStatus, rings
 from .frame import Frame
 from .layout import FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART
+from .priority import Priority, raise_priority, shorten_gil_switch_interval
 from .reader import Reader, ring_path
 from .spawn import Engine, find_engine, spawn
 from .utterances import Utterance, UtteranceOptions
@@ -43,6 +44,9 @@ __all__ = [
     "rings",
     "RingStatus",
     "ring_path",
+    "raise_priority",
+    "shorten_gil_switch_interval",
+    "Priority",
     "V2MError",
     "NotFound",
     "LayoutError",

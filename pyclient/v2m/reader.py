@@ -17,6 +17,7 @@ from .frame import Frame
 from .futex import check_platform, futex_wait
 from .cursor import Cursor
 from .mapping import RingMapping
+from .priority import Priority, raise_priority
 from .wake import AdaptiveWake, Plan
 
 if TYPE_CHECKING:
@@ -85,6 +86,11 @@ class Reader:
         ``speech`` False; :meth:`peek`, :meth:`window` and :meth:`utterances` still
         work on whole frames. An engine older than layout 1.2 publishes whole
         frames only; the reader then waits for them (``samples_first`` is False).
+    priority
+        Raise the thread that reads to real-time scheduling where permitted (else a
+        nice level) on its first read: a busy machine then delays its wake-ups far
+        less. See :mod:`v2m.priority` for the risks and how to permit it;
+        :attr:`priority_result` says what it got.
     wake
         How a waiting reader wakes for the next frame: ``"futex"`` (the kernel wakes it
         when the frame is published) or ``"adaptive"`` (it sleeps until shortly before
@@ -130,6 +136,7 @@ class Reader:
         pace: bool = False,
         wake: str = "futex",
         wait_for_vad: bool = True,
+        priority: bool = False,
     ) -> None:
         self._ring: Optional[RingMapping] = None
         self._cursor: Optional[Cursor] = None
@@ -140,6 +147,9 @@ class Reader:
             raise ValueError(f"wake must be one of {', '.join(WAKES)}, not {wake!r}")
         self.wake = wake
         self.wait_for_vad = wait_for_vad
+        self._raise_priority = priority
+        self.priority_result: Optional[Priority] = None
+        """With ``priority=True``: what the reading thread got (after the first read)."""
         self._waker: Optional[AdaptiveWake] = AdaptiveWake(name) if wake == "adaptive" else None
         self.name = name
         self.path = ring_path(name)
@@ -281,6 +291,10 @@ class Reader:
         read; :attr:`ended` tells the two apart.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._raise_priority:
+            self._raise_priority = False
+            self.priority_result = raise_priority()
+            LOG.info("ring %r: reader thread at %s", self.name, self.priority_result)
         if self._ring is None:
             if not (self.reattach and self._detached):
                 raise ValueError("the reader is closed")

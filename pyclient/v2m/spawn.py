@@ -46,6 +46,7 @@ class EngineOptions(TypedDict, total=False):
     capture_buffer_ms: int
     group_readable: bool
     pace_to_readers: bool
+    priority: str
     quiet: bool
 
 
@@ -139,6 +140,9 @@ class Engine:
         copy: bool = False,
         reattach: bool = False,
         pace: bool = False,
+        wake: str = "futex",
+        wait_for_vad: bool = True,
+        priority: bool = False,
     ) -> Reader:
         """A :class:`v2m.Reader` on this engine's ring.
 
@@ -146,7 +150,17 @@ class Engine:
         reader of an engine this program just started wants everything it published,
         from the first frame; a reader attaching to a running stream wants what comes
         next, not the last minute of history."""
-        return Reader(self.name, start=start, wait=wait, copy=copy, reattach=reattach, pace=pace)
+        return Reader(
+            self.name,
+            start=start,
+            wait=wait,
+            copy=copy,
+            reattach=reattach,
+            pace=pace,
+            wake=wake,
+            wait_for_vad=wait_for_vad,
+            priority=priority,
+        )
 
     def running(self) -> bool:
         """True while the engine process has not exited."""

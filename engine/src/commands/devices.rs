@@ -5,11 +5,11 @@ use serde_json::json;
 
 use super::output;
 use crate::error::EngineError;
-use crate::source::capture::devices::{input_devices, InputDevice};
+use crate::source::capture::devices::{input_devices, AudioHost, InputDevice};
 
-/// Prints the devices as text or JSON.
-pub fn devices(as_json: bool) -> Result<(), EngineError> {
-    let devices = input_devices();
+/// Prints the devices of `host` as text or JSON.
+pub fn devices(as_json: bool, host: AudioHost) -> Result<(), EngineError> {
+    let devices = input_devices(host)?;
     if as_json {
         let list: Vec<_> = devices.iter().map(device_json).collect();
         return output::println(&serde_json::Value::Array(list).to_string());

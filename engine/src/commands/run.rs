@@ -12,6 +12,7 @@ use crate::dsp::pipeline::FramePipeline;
 use crate::error::EngineError;
 use crate::log;
 use crate::pacing::{FrameClock, Speed};
+use crate::priority::{self, Outcome, PriorityChoice};
 use crate::publish::Publisher;
 use crate::ring::RingWriter;
 use crate::shm::cursors::PacingReaders;
@@ -47,6 +48,8 @@ pub struct RunConfig {
     pub vad: VadSettings,
     /// Never overwrite a frame a pacing reader still needs (finite sources only).
     pub pace_to_readers: bool,
+    /// Raise the DSP and capture threads to real-time priority.
+    pub priority: PriorityChoice,
 }
 
 /// The flags the engine's signal handlers raise.
@@ -96,7 +99,12 @@ pub fn run(config: &RunConfig, signals: Signals) -> Result<(), EngineError> {
         publisher.pace_to(PacingReaders::new(&config.name, generation));
     }
     let limit = config.duration.map(|d| (d.as_secs_f64() * f64::from(source.rate())).round() as u64);
-    let ended = pump(source.as_mut(), pipeline, &mut publisher, g.sample_rate, limit)?;
+    // A replay at --speed max never waits: a real-time thread would only take a core.
+    let paced = source.is_live() || config.speed != Speed::Max;
+    let raised = (config.priority == PriorityChoice::Realtime && paced)
+        .then(|| priority::raise_current_thread(priority::DSP_PRIORITY));
+    let mut report = PriorityReport { dsp: raised };
+    let ended = pump(source.as_mut(), pipeline, &mut publisher, g.sample_rate, limit, &mut report)?;
     let published = publisher.writer.header().write_seq.load(Ordering::Relaxed);
     publisher.writer.close();
     log::info!("ring '{}' closed after {published} frames", config.name.as_str());
@@ -116,6 +124,7 @@ fn pump(
     publisher: &mut Publisher<'_>,
     ring_rate: u32,
     limit: Option<u64>,
+    report: &mut PriorityReport,
 ) -> Result<bool, EngineError> {
     let channels = source.channels();
     let source_per_ring = f64::from(source.rate()) / f64::from(ring_rate);
@@ -123,6 +132,7 @@ fn pump(
     let mut position = 0u64;
     while !publisher.stop.load(Ordering::Relaxed) && limit.is_none_or(|l| position < l) {
         let chunk = source.read(&mut interleaved)?;
+        report.once_known(source);
         let frames = limit.map_or(chunk.frames, |l| chunk.frames.min((l - position) as usize));
         if frames == 0 {
             break;
@@ -150,5 +160,23 @@ fn linger(duration: Duration, stop: &AtomicBool) {
     let until = clock::monotonic_ns() + duration.as_nanos() as u64;
     while !stop.load(Ordering::Relaxed) && clock::monotonic_ns() < until {
         clock::sleep_until((clock::monotonic_ns() + 20_000_000).min(until));
+    }
+}
+
+/// The priority log line, said once what the DSP thread got is known and (for
+/// a device) what the capture callback's thread got on its first buffer.
+struct PriorityReport {
+    dsp: Option<Outcome>,
+}
+
+impl PriorityReport {
+    fn once_known(&mut self, source: &dyn Source) {
+        let Some(dsp) = self.dsp else { return };
+        let callback = source.callback_priority();
+        if source.is_live() && callback.is_none() {
+            return;
+        }
+        log::info!("{}", priority::describe(dsp, callback));
+        self.dsp = None;
     }
 }

@@ -121,6 +121,11 @@ pub trait Source: Send {
     fn arrival_ns(&self, _position: u64) -> Option<u64> {
         None
     }
+    /// What the capture callback's thread got when it asked for real-time
+    /// priority (a device, once its first buffer arrived).
+    fn callback_priority(&self) -> Option<crate::priority::Outcome> {
+        None
+    }
 }
 
 /// How to open a source.

@@ -15,6 +15,8 @@ use std::thread::Thread;
 use cpal::{FromSample, Sample};
 use rtrb::Producer;
 
+use crate::priority::{self, OutcomeCell};
+
 /// Counters the callback (and the driver's error callback) share with the DSP thread.
 #[derive(Default)]
 pub struct CaptureShared {
@@ -24,6 +26,10 @@ pub struct CaptureShared {
     pub overruns: AtomicU64,
     /// The stream failed (device unplugged, invalidated): the DSP thread reopens it.
     pub failed: AtomicBool,
+    /// Raise the callback thread to real-time priority on its first buffer.
+    pub raise_priority: AtomicBool,
+    /// What the callback thread got, for the DSP thread to report.
+    pub priority: OutcomeCell,
 }
 
 /// When a buffer's first sample was captured, and where it sits in the stream.
@@ -45,6 +51,7 @@ pub struct CallbackSink {
     written: u64,
     shared: Arc<CaptureShared>,
     dsp: Thread,
+    first_buffer: bool,
 }
 
 impl CallbackSink {
@@ -57,7 +64,7 @@ impl CallbackSink {
         shared: Arc<CaptureShared>,
         dsp: Thread,
     ) -> CallbackSink {
-        CallbackSink { samples, marks, channels, written: 0, shared, dsp }
+        CallbackSink { samples, marks, channels, written: 0, shared, dsp, first_buffer: true }
     }
 
     /// Takes one device buffer, received at `arrival_ns`, whose first sample
@@ -67,6 +74,13 @@ impl CallbackSink {
         T: Sample,
         f32: FromSample<T>,
     {
+        if self.first_buffer {
+            // On the driver's thread, which cpal created: a system call, no allocation.
+            self.first_buffer = false;
+            if self.shared.raise_priority.load(Ordering::Relaxed) {
+                self.shared.priority.set(priority::raise_current_thread(priority::CALLBACK_PRIORITY));
+            }
+        }
         let frames = data.len() / self.channels;
         // `slots()` may under-report (the consumer frees space concurrently);
         // that only makes us drop a little early, never overwrite.
@@ -118,7 +132,8 @@ mod tests {
 
     #[test]
     fn the_callback_never_allocates() {
-        let (mut sink, mut samples, _marks, _shared) = sink(4096, 2);
+        let (mut sink, mut samples, _marks, shared) = sink(4096, 2);
+        shared.raise_priority.store(true, Ordering::Relaxed); // the first buffer raises it too
         let i16_buffer = vec![1000i16; 960];
         let f32_buffer = vec![0.25f32; 960];
         let u8_buffer = vec![200u8; 960];
@@ -133,5 +148,9 @@ mod tests {
             }
         }
         assert_eq!(alloc_counter::allocations_on_this_thread(), before, "the audio callback allocated");
+        assert!(shared.priority.get().is_some(), "the first buffer tried to raise the thread");
+        let normal = libc::sched_param { sched_priority: 0 };
+        // SAFETY: puts this test thread back to normal scheduling.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) };
     }
 }

@@ -1,9 +1,59 @@
 //! The capture devices that open, and finding one by name.
 
+use std::fmt;
+use std::str::FromStr;
+
 use cpal::traits::{DeviceTrait, HostTrait};
-use cpal::{Device, SampleFormat};
+use cpal::{Device, HostId, SampleFormat};
 
 use crate::error::EngineError;
+
+/// The audio system devices are opened through (`--host`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AudioHost {
+    /// ALSA, and through its plugins PulseAudio or PipeWire (`device:pulse`).
+    #[default]
+    Alsa,
+    /// A PulseAudio (or pipewire-pulse) server, natively.
+    PulseAudio,
+}
+
+impl FromStr for AudioHost {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "alsa" => Ok(AudioHost::Alsa),
+            "pulseaudio" | "pulse" => Ok(AudioHost::PulseAudio),
+            other => Err(format!(
+                "'{other}' is not an audio host; use alsa or pulseaudio (PipeWire serves both, \
+                 through its ALSA plugin and pipewire-pulse)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AudioHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AudioHost::Alsa => "alsa",
+            AudioHost::PulseAudio => "pulseaudio",
+        })
+    }
+}
+
+fn open_host(host: AudioHost) -> Result<cpal::Host, EngineError> {
+    let id = match host {
+        AudioHost::Alsa => HostId::Alsa,
+        AudioHost::PulseAudio => HostId::PulseAudio,
+    };
+    cpal::host_from_id(id).map_err(|e| {
+        EngineError::BadInput(format!(
+            "the {host} audio host is not available ({e}); is a PulseAudio server running for this \
+             user? use --host alsa"
+        ))
+    })
+}
 
 /// A capture device that can be opened, with what it supports.
 pub struct InputDevice {
@@ -37,16 +87,16 @@ impl InputDevice {
     }
 }
 
-/// Every input device that opens, in the host's order. Devices that are
-/// listed but cannot be opened (no card behind them) are left out.
-pub fn input_devices() -> Vec<InputDevice> {
+/// Every input device of `host` that opens, in the host's order. Devices
+/// that are listed but cannot be opened (no card behind them) are left out.
+pub fn input_devices(host: AudioHost) -> Result<Vec<InputDevice>, EngineError> {
+    let host = open_host(host)?;
     // Probing opens every PCM ALSA knows; plugins for absent servers (JACK,
     // OSS) print connection errors to stderr that mean nothing to our user.
-    with_stderr_silenced(probe_input_devices)
+    Ok(with_stderr_silenced(|| probe_input_devices(&host)))
 }
 
-fn probe_input_devices() -> Vec<InputDevice> {
-    let host = cpal::default_host();
+fn probe_input_devices(host: &cpal::Host) -> Vec<InputDevice> {
     let default_id = host.default_input_device().and_then(|d| d.id().ok()).map(|id| id.to_string());
     let Ok(devices) = host.input_devices() else {
         return Vec::new();
@@ -100,9 +150,9 @@ fn describe(device: Device, default_id: Option<&str>) -> Option<InputDevice> {
     })
 }
 
-/// The default input device, if one opens.
-pub fn default_device() -> Result<InputDevice, EngineError> {
-    input_devices().into_iter().find(|d| d.is_default).ok_or_else(|| {
+/// The default input device of `host`, if one opens.
+pub fn default_device(host: AudioHost) -> Result<InputDevice, EngineError> {
+    input_devices(host)?.into_iter().find(|d| d.is_default).ok_or_else(|| {
         EngineError::BadInput(
             "no default capture device could be opened; run `v2m-engine devices` to list devices, \
              or use --source device:NAME or file:PATH"
@@ -113,18 +163,18 @@ pub fn default_device() -> Result<InputDevice, EngineError> {
 
 /// The one input device whose name or ALSA id contains `pattern`
 /// (case-insensitive); an exact match wins over partial ones.
-pub fn find_device(pattern: &str) -> Result<InputDevice, EngineError> {
+pub fn find_device(pattern: &str, host: AudioHost) -> Result<InputDevice, EngineError> {
     let pattern_lc = pattern.to_lowercase();
-    let mut candidates: Vec<InputDevice> =
-        input_devices().into_iter().filter(|d| d.matches(&pattern_lc)).collect();
+    let all = input_devices(host)?;
+    let listing: Vec<String> = all.iter().map(InputDevice::label).collect();
+    let mut candidates: Vec<InputDevice> = all.into_iter().filter(|d| d.matches(&pattern_lc)).collect();
     if let Some(exact) = candidates.iter().position(|d| d.matches_exactly(&pattern_lc)) {
         return Ok(candidates.swap_remove(exact));
     }
     match candidates.len() {
         1 => Ok(candidates.remove(0)),
         0 => {
-            let all: Vec<String> = input_devices().iter().map(InputDevice::label).collect();
-            let listing = if all.is_empty() { "none".to_string() } else { all.join(", ") };
+            let listing = if listing.is_empty() { "none".to_string() } else { listing.join(", ") };
             Err(EngineError::BadInput(format!(
                 "no capture device named '{pattern}'; devices: {listing}; run `v2m-engine devices` for details"
             )))

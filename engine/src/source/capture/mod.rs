@@ -21,8 +21,9 @@ use super::{Chunk, Source, SourceSpec};
 use crate::clock;
 use crate::error::EngineError;
 use crate::log;
+use crate::priority::Outcome;
 use callback::{CallbackSink, CaptureShared, Mark};
-use devices::InputDevice;
+use devices::{AudioHost, InputDevice};
 use stream::DeviceFormat;
 
 /// How to open the device.
@@ -36,6 +37,10 @@ pub struct CaptureOptions {
     pub buffer_ms: u32,
     /// Audio per device buffer (period), ms; 0: the driver's default.
     pub period_ms: u32,
+    /// Raise the capture callback's thread to real-time priority.
+    pub realtime: bool,
+    /// The audio system to open the device through.
+    pub host: AudioHost,
 }
 
 /// Audio per device buffer by default, ms: short periods keep cpal's ALSA
@@ -51,6 +56,8 @@ impl Default for CaptureOptions {
             device_channels: None,
             buffer_ms: DEFAULT_BUFFER_MS,
             period_ms: DEFAULT_PERIOD_MS,
+            realtime: false,
+            host: AudioHost::Alsa,
         }
     }
 }
@@ -99,8 +106,8 @@ impl CaptureSource {
         stop: Arc<AtomicBool>,
     ) -> Result<CaptureSource, EngineError> {
         let device = match spec {
-            SourceSpec::Device(pattern) => devices::find_device(pattern)?,
-            _ => devices::default_device()?,
+            SourceSpec::Device(pattern) => devices::find_device(pattern, options.host)?,
+            _ => devices::default_device(options.host)?,
         };
         let strict = options.device_rate.is_some() || options.device_channels.is_some();
         let format = stream::choose_format(
@@ -111,6 +118,7 @@ impl CaptureSource {
             options.period_ms,
         )?;
         let shared = Arc::new(CaptureShared::default());
+        shared.raise_priority.store(options.realtime, Ordering::Relaxed);
         let (stream, samples, marks) = start(&device, format, options.buffer_ms, &shared).map_err(|e| {
             EngineError::BadInput(format!(
                 "cannot open capture device '{}' ({}): {e}; run `v2m-engine devices` to list devices",
@@ -250,6 +258,10 @@ impl Source for CaptureSource {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn callback_priority(&self) -> Option<Outcome> {
+        self.shared.priority.get()
     }
 
     fn arrival_ns(&self, position: u64) -> Option<u64> {
