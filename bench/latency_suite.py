@@ -433,6 +433,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a few hundred frames, 1 ms, no plots")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument(
+        "--name", default="partial", help="file name of a partial run's results (NAME.json/md)"
+    )
+    parser.add_argument(
         "--replot",
         action="store_true",
         help="rewrite suite.md and the plots' tables from suite.json",
@@ -461,7 +464,7 @@ def main() -> int:
     )
     doc["seconds"] = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    prefix = "smoke" if args.smoke else "partial" if partial else "suite"
+    prefix = "smoke" if args.smoke else args.name if partial else "suite"
     (args.out / f"{prefix}.json").write_text(json.dumps(doc, indent=1, default=str))
     (args.out / f"{prefix}.md").write_text(markdown(doc))
     if prefix == "suite":

@@ -123,30 +123,12 @@ pub fn published(write_seq: &AtomicU64) -> u64 {
 /// overwrote it during the copy. The caller has seen `published() > index`
 /// (of `write_seq`). `samples_ns` is not read (it is not under this stamp).
 pub fn read_slot(meta: &SlotMeta, samples: &[AtomicU32], index: u64, out: &mut [f32]) -> Option<FrameRecord> {
-    let before = meta.stamp.load(Ordering::Acquire);
-    if before != stamp_complete(index) {
-        return None;
-    }
-    for (dst, src) in out.iter_mut().zip(samples) {
-        *dst = f32::from_bits(src.load(Ordering::Relaxed));
-    }
-    let record = FrameRecord {
-        index: meta.index.load(Ordering::Relaxed),
-        capture_ns: meta.capture_ns.load(Ordering::Relaxed),
+    copy_under(&meta.stamp, index, samples, out, || FrameRecord {
         publish_ns: meta.publish_ns.load(Ordering::Relaxed),
         vad_prob: f32::from_bits(meta.vad_prob.load(Ordering::Relaxed)),
         speech: meta.speech.load(Ordering::Relaxed) != 0,
-        rms: f32::from_bits(meta.rms.load(Ordering::Relaxed)),
-        peak: f32::from_bits(meta.peak.load(Ordering::Relaxed)),
-        flags: meta.flags.load(Ordering::Relaxed),
-        valid_samples: meta.valid_samples.load(Ordering::Relaxed),
-        arrival_ns: meta.arrival_ns.load(Ordering::Relaxed),
-        samples_ns: 0,
-    };
-    // Acquire fence: the copy above is ordered before the stamp's second load,
-    // so a copy that raced with an overwrite sees the stamp changed.
-    fence(Ordering::Acquire);
-    (meta.stamp.load(Ordering::Relaxed) == before).then_some(record)
+        ..samples_fields(meta)
+    })
 }
 
 /// Copies frame `index`'s samples and the fields known before its VAD into
@@ -160,28 +142,49 @@ pub fn read_samples(
     index: u64,
     out: &mut [f32],
 ) -> Option<FrameRecord> {
-    let before = early.stamp.load(Ordering::Acquire);
+    copy_under(&early.stamp, index, samples, out, || FrameRecord {
+        vad_prob: f32::NAN,
+        samples_ns: early.samples_ns.load(Ordering::Relaxed),
+        ..samples_fields(meta)
+    })
+}
+
+/// The phase-1 fields (racy loads; the caller's stamp check validates them).
+fn samples_fields(meta: &SlotMeta) -> FrameRecord {
+    FrameRecord {
+        index: meta.index.load(Ordering::Relaxed),
+        capture_ns: meta.capture_ns.load(Ordering::Relaxed),
+        rms: f32::from_bits(meta.rms.load(Ordering::Relaxed)),
+        peak: f32::from_bits(meta.peak.load(Ordering::Relaxed)),
+        flags: meta.flags.load(Ordering::Relaxed),
+        valid_samples: meta.valid_samples.load(Ordering::Relaxed),
+        arrival_ns: meta.arrival_ns.load(Ordering::Relaxed),
+        ..FrameRecord::default()
+    }
+}
+
+/// The reader's side of the seqlock: `stamp` must show frame `index` complete
+/// before (Acquire) and unchanged after (Acquire fence, then load) copying the
+/// samples into `out` and the fields `fields` loads.
+fn copy_under(
+    stamp: &AtomicU64,
+    index: u64,
+    samples: &[AtomicU32],
+    out: &mut [f32],
+    fields: impl FnOnce() -> FrameRecord,
+) -> Option<FrameRecord> {
+    let before = stamp.load(Ordering::Acquire);
     if before != stamp_complete(index) {
         return None;
     }
     for (dst, src) in out.iter_mut().zip(samples) {
         *dst = f32::from_bits(src.load(Ordering::Relaxed));
     }
-    let record = FrameRecord {
-        index: meta.index.load(Ordering::Relaxed),
-        capture_ns: meta.capture_ns.load(Ordering::Relaxed),
-        publish_ns: 0,
-        vad_prob: f32::NAN,
-        speech: false,
-        rms: f32::from_bits(meta.rms.load(Ordering::Relaxed)),
-        peak: f32::from_bits(meta.peak.load(Ordering::Relaxed)),
-        flags: meta.flags.load(Ordering::Relaxed),
-        valid_samples: meta.valid_samples.load(Ordering::Relaxed),
-        arrival_ns: meta.arrival_ns.load(Ordering::Relaxed),
-        samples_ns: early.samples_ns.load(Ordering::Relaxed),
-    };
-    fence(Ordering::Acquire); // as in read_slot
-    (early.stamp.load(Ordering::Relaxed) == before).then_some(record)
+    let record = fields();
+    // Acquire fence: the copy above is ordered before the stamp's second load,
+    // so a copy that raced with an overwrite sees the stamp changed.
+    fence(Ordering::Acquire);
+    (stamp.load(Ordering::Relaxed) == before).then_some(record)
 }
 
 /// Whether the slot still holds frame `index` complete: the check a zero-copy

@@ -100,11 +100,13 @@ impl Ring {
 /// minute instead of seconds and find nothing more.
 const PREEMPTION_BOUND: usize = 2;
 
-#[test]
-fn a_reader_never_accepts_a_torn_or_wrong_frame() {
+/// Runs `check` in every explored schedule with a fresh ring and a writer
+/// thread publishing frames 0, 1, 2 into it (frame 2 overwrites slot 0);
+/// `check` gets the ring and a function that waits for the writer.
+fn model(check: impl Fn(&Ring, &dyn Fn()) + Sync + Send + 'static) {
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(PREEMPTION_BOUND);
-    model.check(|| {
+    model.check(move || {
         let ring = Arc::new(Ring::new());
         let writer = {
             let ring = Arc::clone(&ring);
@@ -114,12 +116,20 @@ fn a_reader_never_accepts_a_torn_or_wrong_frame() {
                 }
             })
         };
+        let writer = std::cell::RefCell::new(Some(writer));
+        check(&ring, &|| writer.borrow_mut().take().expect("joined once").join().unwrap());
+    });
+}
+
+#[test]
+fn a_reader_never_accepts_a_torn_or_wrong_frame() {
+    model(|ring, writer| {
         // Frame 0 lives in slot 0, which frame 2 overwrites while we may be reading.
         if let Some((samples, record)) = ring.read(0) {
             assert_eq!(samples, samples_of(0), "accepted torn, stale or overwritten samples");
             assert_eq!(record, frame_record_of(0), "accepted a torn or stale record, or one without its VAD");
         }
-        writer.join().unwrap();
+        writer();
         let (samples, record) = ring.read(2).expect("the newest frame is readable");
         assert_eq!((samples, record), (samples_of(2), frame_record_of(2)));
         assert!(ring.read(0).is_none(), "an overwritten frame is reported as lost");
@@ -128,18 +138,7 @@ fn a_reader_never_accepts_a_torn_or_wrong_frame() {
 
 #[test]
 fn a_samples_reader_never_accepts_torn_samples_and_the_vad_follows_complete() {
-    let mut model = loom::model::Builder::new();
-    model.preemption_bound = Some(PREEMPTION_BOUND);
-    model.check(|| {
-        let ring = Arc::new(Ring::new());
-        let writer = {
-            let ring = Arc::clone(&ring);
-            thread::spawn(move || {
-                for index in 0..3 {
-                    ring.publish(index);
-                }
-            })
-        };
+    model(|ring, writer| {
         if let Some((samples, record)) = ring.read_samples(0) {
             let want = record_of(0);
             assert_eq!(samples, samples_of(0), "accepted torn, stale or overwritten samples");
@@ -153,7 +152,7 @@ fn a_samples_reader_never_accepts_torn_samples_and_the_vad_follows_complete() {
                 assert_eq!(whole, frame_record_of(0), "a frame visible before its VAD fields");
             }
         }
-        writer.join().unwrap();
+        writer();
         assert!(ring.read_samples(0).is_none(), "overwritten samples are reported as lost");
         assert_eq!(ring.read_samples(2).map(|(s, _)| s), Some(samples_of(2)));
     });
