@@ -115,11 +115,14 @@ def main() -> int:
         "--priority", default="realtime", help="engine --priority (realtime is the default)"
     )
     parser.add_argument("--load", action="store_true", help="stress-ng --cpu 2 throughout")
+    parser.add_argument("--vad-backend", default="native", help="engine --vad-backend")
     args = parser.parse_args()
     global ONLY
     ONLY = args.only
     rows: List[Optional[Dict[str, object]]] = []
     EXTRA_ARGS[:] = [] if args.priority == "realtime" else ["--priority", args.priority]
+    if args.vad_backend != "native":
+        EXTRA_ARGS.extend(["--vad-backend", args.vad_backend])
     load = (
         subprocess.Popen(["stress-ng", "--cpu", "2", "--quiet"], stderr=subprocess.DEVNULL)
         if args.load
@@ -174,7 +177,8 @@ def _run_cases(args: argparse.Namespace, rows: List[Optional[Dict[str, object]]]
             print("pulseaudio not installed: device cases skipped", file=sys.stderr)
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}; "
-        f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad {args.vad}, "
+        f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad {args.vad} "
+        f"(--vad-backend {args.vad_backend}), "
         f"--priority {args.priority}{', both cores loaded' if args.load else ''}; "
         "added = arrival -> whole frame, samples = arrival -> samples, vad = samples -> whole"
     )

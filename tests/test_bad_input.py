@@ -133,8 +133,13 @@ BAD_CLI = {
         "make models",
     ),
     "ort library missing": (
-        ["--vad", "silero", "--ort-lib", "/no/such/libonnxruntime.so"],
+        ["--vad", "silero", "--vad-backend", "ort", "--ort-lib", "/no/such/libonnxruntime.so"],
         "onnxruntime==1.31.1",
+    ),
+    "unknown vad backend": (["--vad-backend", "tensorflow"], "use native or ort"),
+    "a model the native kernel does not know": (
+        ["--vad", "silero", "--vad-model", str(Path(__file__))],
+        "--vad-backend ort",
     ),
 }
 

@@ -19,7 +19,7 @@ use crate::shm::RingName;
 use crate::source::capture::devices::AudioHost;
 use crate::source::capture::{CaptureOptions, DEFAULT_BUFFER_MS, DEFAULT_PERIOD_MS};
 use crate::source::{SourceOptions, SourceSpec};
-use crate::vad::silero::{GraphOptimization, SessionTuning};
+use crate::vad::silero::{Backend, GraphOptimization, SessionTuning};
 use crate::vad::{VadChoice, VadSettings};
 
 /// v2m-engine: captures audio, runs voice-activity detection and publishes
@@ -124,6 +124,11 @@ pub struct RunArgs {
     /// Silero ONNX model [default: $V2M_VAD_MODEL, then the project's models/silero_vad/].
     #[arg(long)]
     pub vad_model: Option<PathBuf>,
+    /// What runs the Silero model: native (the model's arithmetic in the engine, weights
+    /// read from the .onnx file; needs no ONNX Runtime) or ort (ONNX Runtime: the
+    /// reference, and the way to run a model version the native kernel does not know).
+    #[arg(long, default_value = "native", value_parser = Backend::from_str)]
+    pub vad_backend: Backend,
     /// ONNX Runtime library libonnxruntime.so.1.31.1 [default: $ORT_DYLIB_PATH, then the project's .venv].
     #[arg(long)]
     pub ort_lib: Option<PathBuf>,
@@ -235,6 +240,7 @@ impl RunArgs {
                 choice: self.vad,
                 model: self.vad_model.clone(),
                 ort_library: self.ort_lib.clone(),
+                backend: self.vad_backend,
                 tuning: SessionTuning::default(),
             },
             pace_to_readers: self.pace_to_readers,
@@ -264,7 +270,10 @@ pub struct BenchVadArgs {
     /// ONNX Runtime library.
     #[arg(long)]
     pub ort_lib: Option<PathBuf>,
-    /// Graph optimisation level: disable | level1 | level2 | level3 | all.
+    /// What runs the Silero model: native | ort.
+    #[arg(long, default_value = "native", value_parser = Backend::from_str)]
+    pub vad_backend: Backend,
+    /// Graph optimisation level (ort): disable | level1 | level2 | level3 | all.
     #[arg(long, default_value = "level3", value_parser = GraphOptimization::from_str)]
     pub opt_level: GraphOptimization,
     /// Use IoBinding.
@@ -287,6 +296,7 @@ impl BenchVadArgs {
                 choice: self.vad,
                 model: self.vad_model.clone(),
                 ort_library: self.ort_lib.clone(),
+                backend: self.vad_backend,
                 tuning: SessionTuning { optimization: self.opt_level, io_binding: self.io_binding },
             },
             interval: Duration::from_secs_f64(self.interval_ms / 1000.0),

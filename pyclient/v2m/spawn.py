@@ -35,6 +35,7 @@ class EngineOptions(TypedDict, total=False):
     vad_neg_threshold: float
     vad_min_silence_ms: int
     vad_model: Union[str, "os.PathLike[str]"]
+    vad_backend: str
     ort_lib: Union[str, "os.PathLike[str]"]
     speed: Union[str, float]
     loop: bool

@@ -34,24 +34,37 @@ const HOW_TO_GET_ORT: &str = "install the silero extra into the engine's Python 
 /// next to `<prefix>/lib/python*/site-packages`), then the project's default
 /// places (next to the engine binary's `target/` or in the current directory).
 pub fn locate(model_flag: Option<&Path>, library_flag: Option<&Path>) -> Result<SileroFiles, EngineError> {
-    let installed = installed_site_packages();
+    let model = locate_model(model_flag)?;
+    let ort_library = locate_ort_library(library_flag)?;
+    log::debug!("Silero model {}, ONNX Runtime {}", model.display(), ort_library.display());
+    Ok(SileroFiles { model, ort_library })
+}
+
+/// The Silero model alone (the native backend needs nothing else), found as
+/// [`locate`] finds it.
+pub fn locate_model(model_flag: Option<&Path>) -> Result<PathBuf, EngineError> {
     let roots = project_roots();
-    let model = pick(
+    pick(
         "the Silero VAD model",
         model_flag,
         "V2M_VAD_MODEL",
-        installed
+        installed_site_packages()
             .iter()
             .map(|sp| sp.join("v2m/models").join(DEFAULT_MODEL))
             .chain(roots.iter().map(|r| r.join("models/silero_vad").join(DEFAULT_MODEL)))
             .collect(),
         HOW_TO_GET_MODEL,
-    )?;
-    let ort_library = pick(
+        "--vad energy works without it",
+    )
+}
+
+fn locate_ort_library(library_flag: Option<&Path>) -> Result<PathBuf, EngineError> {
+    let roots = project_roots();
+    pick(
         "the ONNX Runtime library",
         library_flag,
         "ORT_DYLIB_PATH",
-        installed
+        installed_site_packages()
             .iter()
             .map(|sp| sp.join("onnxruntime/capi").join(ORT_LIBRARY))
             .chain(
@@ -62,9 +75,8 @@ pub fn locate(model_flag: Option<&Path>, library_flag: Option<&Path>) -> Result<
             )
             .collect(),
         HOW_TO_GET_ORT,
-    )?;
-    log::debug!("Silero model {}, ONNX Runtime {}", model.display(), ort_library.display());
-    Ok(SileroFiles { model, ort_library })
+        "--vad-backend native (the default) works without it",
+    )
 }
 
 fn pick(
@@ -73,10 +85,11 @@ fn pick(
     env_var: &str,
     defaults: Vec<PathBuf>,
     how: &str,
+    without: &str,
 ) -> Result<PathBuf, EngineError> {
     let missing = |path: &Path, from: &str| {
         EngineError::BadInput(format!(
-            "--vad silero: {what} {} ({from}) does not exist; {how}; --vad energy works without it",
+            "--vad silero: {what} {} ({from}) does not exist; {how}; {without}",
             path.display()
         ))
     };
@@ -93,7 +106,7 @@ fn pick(
     defaults.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         let looked: Vec<String> = defaults.iter().map(|p| p.display().to_string()).collect();
         EngineError::BadInput(format!(
-            "--vad silero: {what} was not found (looked in {}); {how}; --vad energy works without it",
+            "--vad silero: {what} was not found (looked in {}); {how}; {without}",
             if looked.is_empty() { "no project directory".to_string() } else { looked.join(", ") }
         ))
     })

@@ -93,7 +93,9 @@ pub struct VadSettings {
     pub model: Option<PathBuf>,
     /// The ONNX Runtime library, if given explicitly.
     pub ort_library: Option<PathBuf>,
-    /// How the Silero session is set up (the default unless benchmarking).
+    /// What runs the Silero model.
+    pub backend: silero::Backend,
+    /// How the ONNX Runtime session is set up (the default unless benchmarking).
     pub tuning: silero::SessionTuning,
 }
 
@@ -105,8 +107,23 @@ pub fn build(settings: &VadSettings, rate: u32, frame_samples: u32) -> Result<Bo
         VadChoice::Energy => Box::new(energy::EnergyVad::new(rate, frame_samples)),
         VadChoice::Off => Box::new(NoVad),
         VadChoice::Silero => {
-            let files = assets::locate(settings.model.as_deref(), settings.ort_library.as_deref())?;
-            Box::new(silero::SileroVad::new(&files, rate, settings.tuning)?)
+            let (model_rate, window, context) = silero::model_geometry(rate);
+            let kernel: Box<dyn silero::SileroKernel> = match settings.backend {
+                silero::Backend::Native => {
+                    let model = assets::locate_model(settings.model.as_deref())?;
+                    Box::new(silero::native::NativeSilero::load(&model, model_rate)?)
+                }
+                silero::Backend::Ort => {
+                    let files = assets::locate(settings.model.as_deref(), settings.ort_library.as_deref())?;
+                    Box::new(silero::onnx_runtime::OrtKernel::new(
+                        &files,
+                        model_rate,
+                        context + window,
+                        settings.tuning,
+                    )?)
+                }
+            };
+            Box::new(silero::SileroVad::new(kernel, rate)?)
         }
     })
 }
