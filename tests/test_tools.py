@@ -127,7 +127,17 @@ def test_four_consumers_at_once_do_not_disturb_each_other(
     monitor = tool("v2m-monitor", "--name", ring_name, "--plain", "--duration", "4")
     exporter = tool("v2m-exporter", "--port", str(port), "--name", ring_name)
     recording = tmp_path / "recording.wav"
-    recorder = tool("v2m-record", str(recording), "--name", ring_name, "--format", "float32")
+    # From the oldest frame: however late a slow machine starts it, it records everything.
+    recorder = tool(
+        "v2m-record",
+        str(recording),
+        "--name",
+        ring_name,
+        "--format",
+        "float32",
+        "--start",
+        "oldest",
+    )
     try:
         time.sleep(0.5)  # they are waiting for the ring
         engines.start(

@@ -107,6 +107,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--format", choices=FORMATS, default="int16")
     parser.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the ring")
     parser.add_argument(
+        "--start",
+        choices=("latest", "oldest"),
+        default="latest",
+        help="latest (default): from the next frame; oldest: from the oldest frame still in "
+        "the ring (everything a file replay published so far)",
+    )
+    parser.add_argument(
         "--priority",
         choices=PRIORITIES,
         default="idle",
@@ -118,7 +125,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        reader = Reader(args.name, wait=args.wait)
+        reader = Reader(args.name, wait=args.wait, start=args.start)
     except V2MError as e:
         print(f"v2m-record: {e}", file=sys.stderr)
         return 2
