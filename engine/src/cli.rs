@@ -283,6 +283,10 @@ pub struct BenchVadArgs {
     /// real-time cadence, where caches are cold; 0: back to back.
     #[arg(long, default_value_t = 0.0, value_parser = parse_interval_ms)]
     pub interval_ms: f64,
+    /// With --interval-ms: do not let the VAD warm its caches before each frame
+    /// (the engine does for live sources).
+    #[arg(long)]
+    pub no_prepare: bool,
 }
 
 impl BenchVadArgs {
@@ -300,6 +304,7 @@ impl BenchVadArgs {
                 tuning: SessionTuning { optimization: self.opt_level, io_binding: self.io_binding },
             },
             interval: Duration::from_secs_f64(self.interval_ms / 1000.0),
+            prepare: !self.no_prepare,
         }
     }
 }

@@ -50,6 +50,11 @@ impl<'a> Publisher<'a> {
         self.pacing = Some(readers);
     }
 
+    /// The next frame is nearly complete: lets the VAD warm its caches now.
+    pub fn prepare_vad(&mut self) {
+        self.vad.prepare();
+    }
+
     /// Counts what went wrong before a chunk and flags the next frame.
     pub fn note_chunk_faults(&mut self, chunk: &Chunk) {
         if chunk.restarted {

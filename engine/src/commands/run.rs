@@ -22,6 +22,10 @@ use crate::vad::{self, hysteresis::SpeechGate, VadSettings};
 
 /// Sample frames read from a source at a time.
 const READ_FRAMES: usize = 1024;
+/// How much of a frame must have arrived from a live source before the VAD
+/// warms its caches for it (with 5 ms device buffers and 32 ms frames, one
+/// or two buffers before the frame is complete).
+const PREPARE_AT_FILL: f64 = 0.75;
 /// Input chunk of the resampler for live sources: small, for low latency.
 const LIVE_RESAMPLER_CHUNK: usize = 96;
 
@@ -130,6 +134,7 @@ fn pump(
     let source_per_ring = f64::from(source.rate()) / f64::from(ring_rate);
     let mut interleaved = vec![0.0f32; READ_FRAMES * channels];
     let mut position = 0u64;
+    let mut prepared = false;
     while !publisher.stop.load(Ordering::Relaxed) && limit.is_none_or(|l| position < l) {
         let chunk = source.read(&mut interleaved)?;
         report.once_known(source);
@@ -144,8 +149,15 @@ fn pump(
         position += frames as u64;
         let source: &dyn Source = source;
         pipeline.push(&interleaved[..frames * channels], |frame, pos| {
-            publisher.frame(frame, pos, frame.len(), source, source_per_ring)
+            publisher.frame(frame, pos, frame.len(), source, source_per_ring);
+            prepared = false;
         });
+        // A live source delivers a frame in several device buffers: once most of it
+        // is here, the VAD warms up while the rest arrives.
+        if source.is_live() && !prepared && pipeline.frame_fill() >= PREPARE_AT_FILL {
+            publisher.prepare_vad();
+            prepared = true;
+        }
     }
     if publisher.stop.load(Ordering::Relaxed) {
         return Ok(false);

@@ -14,6 +14,16 @@ impl Framer {
         Framer { buffer: vec![0.0; frame_samples], filled: 0, emitted: 0 }
     }
 
+    /// Samples of the frame being filled so far.
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Samples in a frame.
+    pub fn frame_len(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// Appends `samples`, calling `on_frame(frame, first_sample_position)`
     /// for every frame completed. Never allocates.
     pub fn push(&mut self, mut samples: &[f32], mut on_frame: impl FnMut(&[f32], u64)) {

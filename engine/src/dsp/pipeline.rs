@@ -37,6 +37,11 @@ impl FramePipeline {
         })
     }
 
+    /// How much of the next frame has arrived, 0.0 to below 1.0.
+    pub fn frame_fill(&self) -> f64 {
+        self.framer.filled() as f64 / self.framer.frame_len() as f64
+    }
+
     /// Feeds interleaved samples (whole sample frames, at most `max_chunk`),
     /// calling `on_frame(frame, first_ring_sample)` for every frame completed.
     pub fn push(&mut self, interleaved: &[f32], mut on_frame: impl FnMut(&[f32], u64)) {

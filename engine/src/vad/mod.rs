@@ -29,6 +29,11 @@ pub struct VadInput<'a> {
 pub trait Vad {
     /// Speech probability of this frame, in [0, 1].
     fn probability(&mut self, frame: &VadInput<'_>) -> f32;
+
+    /// A frame is about to be complete: bring what the next [`Vad::probability`]
+    /// reads into the caches now, off that frame's path (after a frame's worth
+    /// of idleness they are cold, and reloading them is most of the VAD's time).
+    fn prepare(&mut self) {}
 }
 
 /// `--vad off`: every frame is non-speech.

@@ -33,11 +33,18 @@ pub trait SileroKernel {
     /// The speech probability of `input` (context, then window), updating
     /// `state` as the model's `stateN` output.
     fn run(&mut self, input: &[f32], state: &mut [f32]) -> Result<f32, String>;
+
+    /// Brings the weights into the caches (see [`Vad::prepare`]).
+    fn prepare(&mut self) {}
 }
 
 impl SileroKernel for native::NativeSilero {
     fn run(&mut self, input: &[f32], state: &mut [f32]) -> Result<f32, String> {
         Ok(native::NativeSilero::run(self, input, state))
+    }
+
+    fn prepare(&mut self) {
+        self.touch_weights();
     }
 }
 
@@ -158,6 +165,10 @@ impl SileroVad {
 }
 
 impl Vad for SileroVad {
+    fn prepare(&mut self) {
+        self.kernel.prepare();
+    }
+
     fn probability(&mut self, frame: &VadInput<'_>) -> f32 {
         if frame.discontinuity {
             self.reset();
@@ -206,10 +217,24 @@ mod tests {
             vad.probability(&input(false)); // warm up once
             let before = alloc_counter::allocations_on_this_thread();
             for i in 0..2000 {
+                vad.prepare();
                 let p = vad.probability(&input(i % 500 == 0));
                 assert!((0.0..=1.0).contains(&p));
             }
             assert_eq!(alloc_counter::allocations_on_this_thread(), before, "the VAD allocated at {rate} Hz");
+        }
+    }
+
+    #[test]
+    fn warming_the_caches_changes_no_probability() {
+        let load = || native::NativeSilero::load(&model(), 16_000).expect("the Silero model");
+        let mut plain = SileroVad::new(Box::new(load()), 16_000).unwrap();
+        let mut warmed = SileroVad::new(Box::new(load()), 16_000).unwrap();
+        for i in 0..50 {
+            let samples: Vec<f32> = (0..512).map(|k| ((i * 512 + k) as f32 * 0.031).sin() * 0.2).collect();
+            let input = VadInput { samples: &samples, level: level::measure(&samples), discontinuity: false };
+            warmed.prepare();
+            assert_eq!(plain.probability(&input).to_bits(), warmed.probability(&input).to_bits());
         }
     }
 }
