@@ -108,7 +108,7 @@ impl<'a> Publisher<'a> {
             arrival_ns,
             ..Default::default()
         };
-        self.writer.publish_samples(frame, &meta);
+        let published = self.writer.publish_samples(frame, &meta);
         let started = Instant::now();
         let vad_prob = self.vad.probability(&VadInput {
             samples: frame,
@@ -116,7 +116,7 @@ impl<'a> Publisher<'a> {
             discontinuity: flags & FLAG_DISCONTINUITY != 0,
         });
         self.writer.record_vad_time(started.elapsed().as_nanos() as u64);
-        let index = self.writer.publish_vad(vad_prob, self.gate.update(vad_prob));
+        let index = self.writer.publish_vad(published, vad_prob, self.gate.update(vad_prob));
         if self.report.swap(false, Ordering::Relaxed) {
             self.log_status(index + 1);
         }

@@ -16,7 +16,6 @@ import errno as _errno
 import mmap as _mmap
 import os as _os
 import stat as _stat
-import struct as _struct
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -25,8 +24,6 @@ import numpy.typing as npt
 from . import layout
 from .errors import LayoutError, NotARing, NotFound, PermissionDenied
 from .liveness import writer_alive
-
-_SAMPLES_NS = _struct.Struct("<Q")
 
 _KINDS = (
     (_stat.S_ISDIR, "a directory"),
@@ -144,28 +141,14 @@ class RingMapping:
         self.write_seq = self._word("write_seq", np.uint64)
         self.futex = self._word("futex", np.uint32)
         self.state = self._word("state", np.uint32)
-        self.futex_address = int(self.futex.ctypes.data)
-        self.stamps: npt.NDArray[np.uint64] = np.ndarray(
-            (info.slot_count,),
-            np.uint64,
-            buffer=self.bytes,
-            offset=info.meta_offset,
-            strides=(info.meta_stride,),
-        )
+        self.stamps = self._slot_column(layout.SLOT_FIELDS["stamp"][0])
         self.samples_stamps: Optional[npt.NDArray[np.uint64]] = None
-        self.samples_ns_offset = 0
+        self._samples_ns: Optional[npt.NDArray[np.uint64]] = None
         if info.samples_first:
             self.sample_seq = self._word("sample_seq", np.uint64)
             self.sample_futex = self._word("sample_futex", np.uint32)
-            stamp_offset = layout.SLOT_SAMPLES_FIELDS["samples_stamp"][0]
-            self.samples_stamps = np.ndarray(
-                (info.slot_count,),
-                np.uint64,
-                buffer=self.bytes,
-                offset=info.meta_offset + stamp_offset,
-                strides=(info.meta_stride,),
-            )
-            self.samples_ns_offset = layout.SLOT_SAMPLES_FIELDS["samples_ns"][0]
+            self.samples_stamps = self._slot_column(layout.SLOT_SAMPLES_FIELDS["samples_stamp"][0])
+            self._samples_ns = self._slot_column(layout.SLOT_SAMPLES_FIELDS["samples_ns"][0])
         self.follow(samples_first=False)
         shape: Tuple[int, ...] = (info.slot_count, info.frame_samples)
         strides: Tuple[int, ...] = (info.slot_bytes, 4)
@@ -192,12 +175,18 @@ class RingMapping:
     def samples_ns(self, slot: int) -> int:
         """When slot ``slot``'s samples were published (0 before layout 1.2; racy:
         check the stamp around it)."""
-        if not self.samples_ns_offset:
-            return 0
-        assert self._map is not None
-        offset = self.info.meta_offset + slot * self.info.meta_stride + self.samples_ns_offset
-        value: int = _SAMPLES_NS.unpack_from(self._map, offset)[0]
-        return value
+        return 0 if self._samples_ns is None else int(self._samples_ns[slot])
+
+    def _slot_column(self, field_offset: int) -> npt.NDArray[np.uint64]:
+        """One u64 field of every slot's record, as a strided view."""
+        info = self.info
+        return np.ndarray(
+            (info.slot_count,),
+            np.uint64,
+            buffer=self.bytes,
+            offset=info.meta_offset + field_offset,
+            strides=(info.meta_stride,),
+        )
 
     def _word(self, field: str, dtype: type) -> npt.NDArray[np.generic]:
         offset = layout.HEADER_FIELDS[field][0]
@@ -240,6 +229,7 @@ class RingMapping:
             "sample_seq",
             "sample_futex",
             "samples_stamps",
+            "_samples_ns",
             "seq",
             "word",
             "slot_stamps",

@@ -43,9 +43,16 @@ pub struct RingWriter {
     segment: Segment,
     geometry: Geometry,
     next_index: u64,
-    /// The frame whose samples are published and whose VAD result is not.
-    pending: Option<FrameRecord>,
     closed: bool,
+}
+
+/// A frame whose samples [`RingWriter::publish_samples`] published; only
+/// [`RingWriter::publish_vad`] consumes it, so a frame cannot be completed
+/// twice, or without its samples.
+#[must_use = "the frame is complete only after publish_vad"]
+pub struct SamplesPublished {
+    index: u64,
+    flags: u32,
 }
 
 impl RingWriter {
@@ -63,7 +70,7 @@ impl RingWriter {
             let header = unsafe { &mut *bytes.as_mut_ptr().cast::<Header>() };
             fill_header(header, config);
         })?;
-        Ok(RingWriter { segment, geometry: g, next_index: 0, pending: None, closed: false })
+        Ok(RingWriter { segment, geometry: g, next_index: 0, closed: false })
     }
 
     /// The header, shared with readers.
@@ -116,18 +123,17 @@ impl RingWriter {
     /// and returns its index.
     #[cfg(test)]
     pub fn publish(&mut self, samples: &[f32], meta: &FrameMeta) -> u64 {
-        self.publish_samples(samples, meta);
-        self.publish_vad(meta.vad_prob, meta.speech)
+        let frame = self.publish_samples(samples, meta);
+        self.publish_vad(frame, meta.vad_prob, meta.speech)
     }
 
     /// Phase 1: publishes the next frame's samples and what is known before
     /// its VAD ([`seqlock::write_samples`], then `sample_seq` (Release) →
-    /// `sample_futex` → `FUTEX_WAKE`) and returns its index. `meta`'s VAD
-    /// fields are ignored; [`Self::publish_vad`] must follow before the next
-    /// frame.
-    pub fn publish_samples(&mut self, samples: &[f32], meta: &FrameMeta) -> u64 {
+    /// `sample_futex` → `FUTEX_WAKE`). `meta`'s VAD fields are ignored; the
+    /// returned frame goes to [`Self::publish_vad`], which must come before
+    /// the next `publish_samples`.
+    pub fn publish_samples(&mut self, samples: &[f32], meta: &FrameMeta) -> SamplesPublished {
         debug_assert_eq!(samples.len(), self.geometry.samples_per_frame());
-        debug_assert!(self.pending.is_none(), "publish_vad must end the previous frame");
         let index = self.next_index;
         let slot = self.geometry.slot_of(index);
         let record = FrameRecord {
@@ -152,32 +158,26 @@ impl RingWriter {
         seqlock::announce(&header.sample_seq, index);
         header.sample_futex.fetch_add(1, Ordering::Release);
         futex::wake_all(&header.sample_futex);
-        self.pending = Some(record);
-        index
+        self.next_index = index + 1;
+        SamplesPublished { index, flags: meta.flags }
     }
 
     /// Phase 2: completes the frame [`Self::publish_samples`] began with its
     /// VAD result ([`seqlock::complete_vad`], then `write_seq` (Release) →
     /// futex word → `FUTEX_WAKE`) and returns its index.
-    pub fn publish_vad(&mut self, vad_prob: f32, speech: bool) -> u64 {
-        let Some(mut record) = self.pending.take() else {
-            debug_assert!(false, "publish_vad without publish_samples");
-            return self.next_index.wrapping_sub(1);
-        };
-        record.vad_prob = vad_prob;
-        record.speech = speech;
-        record.publish_ns = clock::monotonic_ns();
-        let index = record.index;
+    pub fn publish_vad(&mut self, frame: SamplesPublished, vad_prob: f32, speech: bool) -> u64 {
+        let SamplesPublished { index, flags } = frame;
+        let record =
+            FrameRecord { index, vad_prob, speech, publish_ns: clock::monotonic_ns(), ..Default::default() };
         seqlock::complete_vad(self.slot_meta(self.geometry.slot_of(index)), &record);
         let header = self.header();
-        if record.flags & FLAG_DISCONTINUITY != 0 {
+        if flags & FLAG_DISCONTINUITY != 0 {
             header.stats.discontinuities.fetch_add(1, Ordering::Relaxed);
         }
         header.stats.last_publish_ns.store(record.publish_ns, Ordering::Relaxed);
         seqlock::announce(&header.write_seq, index);
         header.futex.fetch_add(1, Ordering::Release);
         futex::wake_all(&header.futex);
-        self.next_index = index + 1;
         index
     }
 
@@ -350,7 +350,8 @@ mod tests {
         writer.publish(&[9.0; 4], &FrameMeta { valid_samples: 4, ..Default::default() });
         let meta =
             FrameMeta { capture_ns: 77, rms: 0.5, valid_samples: 4, arrival_ns: 70, ..Default::default() };
-        let index = writer.publish_samples(&[1.0, 2.0, 3.0, 4.0], &meta);
+        let frame = writer.publish_samples(&[1.0, 2.0, 3.0, 4.0], &meta);
+        let index = frame.index;
         let header = writer.header();
         assert_eq!(header.sample_seq.load(Ordering::Relaxed), index + 1);
         assert_eq!(header.write_seq.load(Ordering::Relaxed), index, "the frame is not complete yet");
@@ -371,7 +372,7 @@ mod tests {
             seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), index, &mut out).is_none(),
             "no frame is complete with its VAD field unwritten"
         );
-        writer.publish_vad(0.75, true);
+        writer.publish_vad(frame, 0.75, true);
         let full =
             seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), index, &mut out).unwrap();
         assert_eq!((full.vad_prob, full.speech, full.capture_ns), (0.75, true, 77));
