@@ -19,9 +19,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from header_corpus import valid_header
-from v2m import layout
+from v2m import layout, syscalls
 
-_SYS_FUTEX = 202
 _FUTEX_WAKE = 1
 
 
@@ -42,6 +41,7 @@ class PythonWriter:
         header, size = valid_header(rate, 1, frame, slots)
         for field, value in (("vad_threshold", threshold), ("vad_neg_threshold", neg_threshold)):
             struct.pack_into("<f", header, layout.HEADER_FIELDS[field][0], value)
+        struct.pack_into("<I", header, layout.HEADER_FIELDS["writer_pid"][0], os.getpid())
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         os.ftruncate(self.fd, size)
@@ -174,7 +174,7 @@ class PythonWriter:
     def _wake(self, word: np.ndarray) -> None:
         word[0] = (int(word[0]) + 1) & 0xFFFF_FFFF
         self._libc.syscall(
-            ctypes.c_long(_SYS_FUTEX),
+            ctypes.c_long(syscalls.number("futex")),
             ctypes.c_void_p(word.ctypes.data),
             ctypes.c_int(_FUTEX_WAKE),
             ctypes.c_int(1 << 30),

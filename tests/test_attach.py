@@ -1,13 +1,16 @@
-"""Attaching: never a half-written header; refusing unsupported machines."""
+"""Attaching: never a half-written header, never a stale ring taken for a live one."""
 
 from __future__ import annotations
 
-import platform
-
-import pytest
+import os
+import struct
+import subprocess
+import threading
 
 import v2m
 from conftest import Engines
+from python_writer import PythonWriter
+from v2m import layout
 
 
 def test_a_reader_racing_the_engine_start_never_sees_a_partial_header(
@@ -23,7 +26,27 @@ def test_a_reader_racing_the_engine_start_never_sees_a_partial_header(
         assert engine.wait(5) == 0
 
 
-def test_other_architectures_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
-    with pytest.raises(v2m.UnsupportedPlatform, match="x86-64 load ordering"):
-        v2m.Reader("anything")
+def test_a_stale_ring_being_removed_is_not_taken_for_a_live_one(ring_name: str) -> None:
+    # A ring whose engine is gone, locked by a new engine that is removing it (played by
+    # this process: it holds the lock, waits a moment, unlinks, and publishes its own).
+    stale = PythonWriter(ring_name)
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    struct.pack_into("<I", stale.map, layout.HEADER_FIELDS["writer_pid"][0], dead_pid.pid)
+    replaced = threading.Event()
+    fresh: list[PythonWriter] = []
+
+    def replace() -> None:
+        replaced.wait(0.1)
+        stale.remove()
+        fresh.append(PythonWriter(ring_name))
+
+    remover = threading.Thread(target=replace)
+    remover.start()
+    try:
+        with v2m.Reader(ring_name, wait=5) as reader:
+            remover.join()
+            assert reader.info.writer_pid == os.getpid(), "attached to the stale ring"
+    finally:
+        remover.join()
+        fresh[0].remove()

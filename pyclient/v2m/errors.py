@@ -30,7 +30,8 @@ class WriterGone(V2MError):
 
 
 class UnsupportedPlatform(V2MError):
-    """The reader's memory-ordering assumptions do not hold on this machine."""
+    """Not Linux on x86-64 or ARM64, or (on ARM64) a kernel without the ``membarrier(2)``
+    command the reader orders its loads with."""
 
 
 class EngineFailed(V2MError):

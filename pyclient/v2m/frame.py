@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import layout
+from .ordering import Fence, no_fence
 
 
 class Frame:
@@ -38,6 +39,7 @@ class Frame:
         "_stamps",
         "_slot",
         "_stamp",
+        "_fence",
     )
 
     def __init__(
@@ -48,6 +50,7 @@ class Frame:
         slot: int,
         frame_s: float = 0.0,
         samples_ns: int = 0,
+        fence: Fence = no_fence,
     ) -> None:
         stamp, self.index, self.capture_ns, self.publish_ns = meta[0], meta[1], meta[2], meta[3]
         self.vad_prob: float = meta[4]
@@ -68,6 +71,7 @@ class Frame:
         self._stamps = stamps
         self._slot = slot
         self._stamp = stamp
+        self._fence = fence
 
     @property
     def vad_pending(self) -> bool:
@@ -76,7 +80,9 @@ class Frame:
         return self.publish_ns == 0
 
     def valid(self) -> bool:
-        """True while the writer has not started overwriting this frame's slot."""
+        """True while the writer has not started overwriting this frame's slot: the
+        reads of :attr:`samples` before this call were of this frame, untorn."""
+        self._fence()  # the caller's reads of the view before the stamp's load
         return int(self._stamps[self._slot]) == self._stamp
 
     @property

@@ -9,6 +9,7 @@ exclusive: readers testing at the same moment must not fail each other.
 from __future__ import annotations
 
 import fcntl
+import os
 
 
 def writer_alive(fd: int) -> bool:
@@ -18,4 +19,16 @@ def writer_alive(fd: int) -> bool:
     except BlockingIOError:
         return True
     fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def pid_gone(pid: int) -> bool:
+    """True if no process ``pid`` exists in this PID namespace. An engine in another
+    namespace looks gone too, so a reader uses this only to wait a moment longer."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
     return False

@@ -14,7 +14,9 @@ import numpy.typing as npt
 from . import aio, events, layout, utterances
 from .errors import NotFound, WriterGone
 from .frame import Frame
-from .futex import check_platform, futex_wait
+from .liveness import pid_gone
+from .futex import futex_wait
+from .ordering import Fence, no_fence, reader_fence
 from .cursor import Cursor
 from .mapping import RingMapping
 from .priority import Priority, raise_priority
@@ -36,6 +38,9 @@ WAKES = ("futex", "adaptive")
 """The wake strategies a reader can use (``Reader(..., wake=...)``)."""
 LIVENESS_INTERVAL_S = 0.25
 """How long a wait sleeps before checking that the engine is still alive."""
+REMOVER_GRACE_S = 0.25
+"""How long a reader waits out a lock on a ring whose engine is gone (a new engine
+removing it) before it believes the lock is a live engine's it cannot see."""
 
 
 def ring_path(name: str) -> str:
@@ -140,7 +145,7 @@ class Reader:
     ) -> None:
         self._ring: Optional[RingMapping] = None
         self._cursor: Optional[Cursor] = None
-        check_platform()
+        self._fence = reader_fence()
         if start not in ("latest", "oldest"):
             raise ValueError(f"start must be 'latest' or 'oldest', not {start!r}")
         if wake not in WAKES:
@@ -310,6 +315,11 @@ class Reader:
             word = int(ring.word[0])
             published = int(ring.seq[0])
             index = self._next
+            if index >= published:
+                # Before sleeping on that word: a weakly ordered CPU may have loaded
+                # write_seq before it, so look again after a fence.
+                self._fence()
+                published = int(ring.seq[0])
             if index < published:
                 slots = self.slots
                 if published - index > slots:
@@ -333,6 +343,7 @@ class Reader:
                 self.dropped += 1
                 continue
             if int(ring.state[0]) == layout.STATE_CLOSED:
+                self._fence()  # closed is stored after the last write_seq
                 if int(ring.seq[0]) > index:
                     continue  # the final frames were published just before closing
                 self._ended = True
@@ -376,7 +387,7 @@ class Reader:
         while int(seq[0]) == published and int(state[0]) != layout.STATE_CLOSED:
             # Re-reading the newest frame keeps the path the next one takes in the
             # caches: cold after a cadence of idleness, it costs ~40 µs, warm ~3 µs.
-            self._take(published - 1)
+            self._take(published - 1, no_fence)
             if time.monotonic_ns() >= give_up:
                 waker.missed()  # late beyond the jitter: the next look waits in FUTEX_WAIT
                 return
@@ -415,26 +426,45 @@ class Reader:
             )
         return False
 
-    def _take(self, index: int) -> Optional[Frame]:
-        """Reads frame ``index`` under the seqlock; None if overwritten."""
+    def _take(self, index: int, fence: Optional[Fence] = None) -> Optional[Frame]:
+        """Reads frame ``index`` (published: the caller saw ``seq > index``) under the
+        seqlock; None if overwritten. ``fence`` orders the loads (LAYOUT.md §6): a
+        no-op on x86-64, a full barrier on ARM64 (:mod:`v2m.ordering`)."""
+        fence = self._fence if fence is None else fence
         ring = self._mapped()
         slot = index & (self.slots - 1)
         expected = 2 * index + 2
         stamps = ring.slot_stamps
-        if int(stamps[slot]) != expected:
+        if not self._stamp_shows(stamps, slot, expected, fence):
             return None
+        fence()  # the stamp before the copy
         meta = ring.slot_meta(slot)
         samples_ns = ring.samples_ns(slot)
         samples = ring.samples[slot]
         if self.copy:
             samples = samples.copy()
-        # Second stamp load after the copies: on x86-64 loads are not reordered
-        # with loads, and the calls in between keep the interpreter's order.
+        fence()  # the copy before the stamp's second load
         if int(stamps[slot]) != expected:
             return None
         if stamps is not ring.stamps:  # samples first: the VAD fields are not ours
             meta = (expected, *meta[1:3], 0, _NAN, 0, *meta[6:])
-        return Frame(meta, samples, stamps, slot, self.frame_duration, samples_ns)
+        return Frame(meta, samples, stamps, slot, self.frame_duration, samples_ns, fence)
+
+    @staticmethod
+    def _stamp_shows(
+        stamps: npt.NDArray[np.uint64], slot: int, expected: int, fence: Fence
+    ) -> bool:
+        """Whether a published frame's slot still holds it (stamp ``expected``).
+
+        A stamp older than the frame cannot be what the slot holds once its frame is
+        published; a weakly ordered CPU may still have loaded it before the ``seq``
+        that said so, and after a fence it reads the slot's stamp as of that ``seq``
+        or later (never counted as a loss for being early)."""
+        stamp = int(stamps[slot])
+        if stamp < expected:
+            fence()
+            stamp = int(stamps[slot])
+        return stamp == expected
 
     def peek(self, index: int) -> Optional[Frame]:
         """Frame ``index`` if it is still in the ring (history or not yet read),
@@ -542,11 +572,12 @@ class Reader:
         ring = self._ring
         if ring is None:
             return False
+        self._fence()  # the caller's reads of the frames before the stamps' loads
         if first_index < 0 or first_index + count > self.write_seq:
             return False
         mask = self.slots - 1
         for index in range(first_index, first_index + count):
-            if int(ring.stamps[index & mask]) != 2 * index + 2:
+            if not self._stamp_shows(ring.stamps, index & mask, 2 * index + 2, self._fence):
                 return False
         return True
 
@@ -641,7 +672,21 @@ class Reader:
         state = int(ring.state[0])
         if state == layout.STATE_STARTING:
             return False
-        return state == layout.STATE_CLOSED or ring.writer_alive()
+        if state == layout.STATE_CLOSED:
+            return True
+        if not ring.writer_alive():
+            return False
+        if pid_gone(ring.info.writer_pid):
+            # Locked, but its engine is gone: a new engine removing this stale ring holds
+            # the lock for a moment (LAYOUT.md §1). Wait for that to end rather than take
+            # the stale ring for a live one; a lock that lasts is an engine this process
+            # cannot see (another PID namespace).
+            until = time.monotonic() + REMOVER_GRACE_S
+            while time.monotonic() < until:
+                time.sleep(0.005)
+                if not ring.writer_alive():
+                    return False
+        return True
 
     def _check_ready(self, ring: RingMapping) -> None:
         state = int(ring.state[0])
