@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import socket
 import struct
 import sys
@@ -24,6 +25,7 @@ import numpy as np
 
 import v2m
 from raw_consumers import busy_poll_frames, futex_frames
+from v2m.ordering import FENCES_ENV
 
 SAMPLES = 512
 HEADER = struct.Struct("<QQ")
@@ -185,7 +187,14 @@ def main() -> int:
     parser.add_argument(
         "--priority", action="store_true", help="v2m.Reader(priority=True): real-time thread"
     )
+    parser.add_argument(
+        "--fenced",
+        action="store_true",
+        help="v2m.Reader with the ARM64 reader's membarrier fences, on any CPU",
+    )
     args = parser.parse_args()
+    if args.fenced:
+        os.environ[FENCES_ENV] = "always"
     if args.transport == "v2m":
         frames = v2m_frames(args.address, args.wake, args.samples_first, args.priority)
     elif args.transport in ("raw-futex", "raw-poll"):

@@ -34,6 +34,7 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "pyclient"))
+import ordering_cost  # noqa: E402
 from capture_latency import SAMPLES_FIRST, capture_cases  # noqa: E402
 from sounddevice_vs_engine import compare  # noqa: E402
 from transports import ENGINE, TRANSPORTS, Case, Result  # noqa: E402
@@ -283,6 +284,19 @@ def markdown(doc: Dict[str, object]) -> str:
             f"{r['max_us']:.0f} | {r['slowest_reader_p99_us']:.0f} | {r['jitter_sd_us']:.0f} | "
             f"{r['jitter_max_us']:.0f} | {r['cpu_percent_per_reader']:.1f} | {r['lost']} |"
         )
+    portability = doc.get("portability")
+    if isinstance(portability, dict):
+        lines += [
+            "",
+            "## The price of portability: the ARM64 reader's fences on this CPU",
+            "",
+            "Reading one frame of a closed ring (`bench/ordering_cost.py`) without fences "
+            "(x86-64) and with the two membarrier(2) fences every ARM64 reader issues "
+            "(three with `valid()`); the writer pays nothing. For comparison, a CRC-32 of "
+            f"one frame (the checksum design not taken): {portability['crc32_ns'] / 1000:.2f} µs.",
+            "",
+            *ordering_cost.markdown(portability["reader"]),
+        ]
     capture = doc.get("capture") or []
     if capture:
         lines += [
@@ -453,6 +467,11 @@ def main() -> int:
     samples: Dict[str, List[float]] = {}
     doc: Dict[str, object] = {"configuration": configuration(args)}
     doc["matrix"] = run_matrix(args, samples)
+    rounds = 3 if args.smoke else 20
+    doc["portability"] = {
+        "reader": ordering_cost.measure(rounds=rounds),
+        "crc32_ns": ordering_cost.crc_ns(rounds=rounds),
+    }
     frame_sizes = [512] if args.smoke else [80, 160, 512]
     partial = bool(args.transports or args.cadences or args.no_live)
     live = not args.no_live

@@ -207,6 +207,7 @@ TRANSPORTS = [
     V2MRing("v2m Reader (futex)", "v2m"),
     V2MRing("v2m Reader (adaptive)", "v2m", ("--wake", "adaptive")),
     V2MRing("v2m Reader (priority)", "v2m", ("--priority",)),
+    V2MRing("v2m Reader (fenced, ARM64 path)", "v2m", ("--fenced",)),
     V2MRing("raw futex (floor)", "raw-futex"),
     V2MRing("raw busy poll (floor)", "raw-poll"),
     UnixSocket("Unix socket SEQPACKET"),
