@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENGINE := target/release/v2m-engine
 PY := .venv/bin/python
 
-.PHONY: demo test deps demo-deps models build build-demo bench clean
+.PHONY: demo test test-arm64 deps demo-deps models build build-demo bench clean
 
 # `make demo` installs only what the demo needs; `make test` adds the tools of the trade.
 demo-deps:
@@ -33,6 +33,13 @@ test: build
 	cargo test --release --locked --workspace
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
 	$(PY) -m pytest tests -q
+	# The ARM64 reader's path (membarrier fences) on this CPU too; make test-arm64 runs it on ARM64.
+	V2M_READER_FENCES=always $(PY) -m pytest -q tests/test_torn_frames.py tests/test_stream.py tests/test_overrun.py tests/test_samples_first.py tests/test_ordering.py
+
+# The engine cross-built for ARM64 and the reader on an ARM64 Python, both under
+# qemu-user (needs root; about 9 minutes, 15 the first time: see the README).
+test-arm64: demo-deps
+	scripts/test-arm64.sh
 
 # The latency suite (about 10 minutes); bench/engine.py, bench/vad.py and
 # bench/torture.py run on their own.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -69,10 +70,19 @@ def engines() -> Iterator[Engines]:
     pool.stop_all()
 
 
+TIMEOUT_SCALE = float(os.environ.get("V2M_TEST_TIMEOUT_SCALE", "1"))
+"""Multiplies the engine commands' timeouts: ``make test-arm64`` runs everything under
+qemu, where ONNX Runtime's per-frame calls take ~50 times longer."""
+
+
 def run_engine(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """Runs an engine command to completion."""
     return subprocess.run(
-        [str(ENGINE), *args], capture_output=True, text=True, timeout=timeout, check=False
+        [str(ENGINE), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout * TIMEOUT_SCALE,
+        check=False,
     )
 
 
@@ -91,6 +101,24 @@ def noise_signal(seconds: float, rate: int = 16000, seed: int = 1) -> np.ndarray
 
 
 PYTHON = sys.executable
+
+
+def frame_reader(name: str, out: Path) -> "subprocess.Popen[str]":
+    """A reader process (``read_frames.py``) of ring ``name``, saving to ``out``; returns
+    once it is about to attach (imports can take seconds on a slow or emulated CPU)."""
+    proc = subprocess.Popen(
+        [PYTHON, str(Path(__file__).parent / "read_frames.py"), name, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "waiting", "the reader process failed to start"
+    return proc
+
+
+def frame_reader_summary(proc: "subprocess.Popen[str]", timeout: float = 60) -> object:
+    """What a :func:`frame_reader` saw: ``{"frames": n, "dropped": d}``."""
+    return json.loads(proc.communicate(timeout=timeout)[0])
 
 
 @pytest.fixture(scope="session")

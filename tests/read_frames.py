@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("out")
     args = parser.parse_args()
     indices, flags, valid, frames = [], [], [], []
+    print("waiting", flush=True)  # imports done: the test may start the engine now
     with v2m.Reader(args.name, start="oldest", wait=10.0) as reader:
         for frame in reader:
             frames.append(frame.samples.copy())

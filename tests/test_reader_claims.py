@@ -20,8 +20,10 @@ WAKEUP_BOUND = 100
 switches). The futex wait wakes 8 times (liveness checks every 0.25 s); a 0.5 ms
 sleep-and-check loop wakes about 4000 times. Counted, not timed: CPU time is
 sampled in whole ticks on this VM and too coarse to tell them apart."""
-CPU_BOUND_S = 0.05
-"""A generous bound on the CPU the same 2 s may cost (tick-sampled)."""
+CPU_BOUND_S = 0.25
+"""A bound on the CPU the same 2 s may cost: a spinning reader burns the whole 2 s.
+Tick-sampled, so loose: this VM has charged an idle futex waiter anything from 3 to
+75 ms for its 9 wake-ups (the same before and after any change to the reader)."""
 
 WAITER = """
 import asyncio, json, resource, sys, time

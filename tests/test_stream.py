@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
 import v2m
-from conftest import PYTHON, Engines, noise_signal, wait_for, write_wav, ring_file
+from conftest import (
+    Engines,
+    frame_reader,
+    frame_reader_summary,
+    noise_signal,
+    ring_file,
+    wait_for,
+    write_wav,
+)
 
 FRAME = 512
 
@@ -20,23 +27,11 @@ def test_three_reader_processes_get_every_frame_bit_exact(
     source = noise_signal(2.3)  # not a whole number of frames: the last one is padded
     wav = tmp_path / "talk.wav"
     write_wav(wav, source, 16000)
-    readers = [
-        subprocess.Popen(
-            [
-                PYTHON,
-                str(Path(__file__).parent / "read_frames.py"),
-                ring_name,
-                str(tmp_path / f"r{i}.npz"),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(3)
-    ]
+    readers = [frame_reader(ring_name, tmp_path / f"r{i}.npz") for i in range(3)]
     engine = engines.start(
         "--name", ring_name, "--source", f"file:{wav}", "--speed", "4", "--linger", "1"
     )
-    summaries = [json.loads(r.communicate(timeout=60)[0]) for r in readers]
+    summaries = [frame_reader_summary(r) for r in readers]
     assert engine.wait(30) == 0
 
     n_frames = -(-len(source) // FRAME)

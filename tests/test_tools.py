@@ -22,7 +22,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import v2m
-from conftest import ENGINE, PYTHON, ROOT, Engines, noise_signal, ring_file, wait_for, write_wav
+from conftest import (
+    ENGINE,
+    PYTHON,
+    ROOT,
+    Engines,
+    frame_reader,
+    frame_reader_summary,
+    noise_signal,
+    ring_file,
+    wait_for,
+    write_wav,
+)
 
 SPEECH = ROOT / "assets" / "speech.wav"
 BIN = Path(PYTHON).parent
@@ -98,14 +109,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def plain_reader(name: str, out: Path) -> "subprocess.Popen[str]":
-    return subprocess.Popen(
-        [PYTHON, str(ROOT / "tests" / "read_frames.py"), name, str(out)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_four_consumers_at_once_do_not_disturb_each_other(
     tmp_path: Path, ring_name: str, engines: Engines
 ) -> None:
@@ -116,14 +119,14 @@ def test_four_consumers_at_once_do_not_disturb_each_other(
     expected[: len(source)] = source
 
     # Alone first: what the plain reader gets with nobody else attached.
-    alone = plain_reader(ring_name, tmp_path / "alone.npz")
+    alone = frame_reader(ring_name, tmp_path / "alone.npz")
     engines.start("--name", ring_name, "--source", f"file:{wav}", "--speed", "2", "--linger", "3")
-    assert json.loads(alone.communicate(timeout=60)[0]) == {"frames": frames, "dropped": 0}
+    assert frame_reader_summary(alone) == {"frames": frames, "dropped": 0}
     wait_for(lambda: not ring_file(ring_name).exists(), timeout=20, what="the first ring to go")
 
     # Then with a monitor, an exporter and a recorder attached to the same stream.
     port = free_port()
-    reader = plain_reader(ring_name, tmp_path / "shared.npz")
+    reader = frame_reader(ring_name, tmp_path / "shared.npz")
     monitor = tool("v2m-monitor", "--name", ring_name, "--plain", "--duration", "4")
     exporter = tool("v2m-exporter", "--port", str(port), "--name", ring_name)
     recording = tmp_path / "recording.wav"
@@ -145,7 +148,7 @@ def test_four_consumers_at_once_do_not_disturb_each_other(
         )
         time.sleep(1.0)
         during = scrape(port)
-        assert json.loads(reader.communicate(timeout=60)[0]) == {"frames": frames, "dropped": 0}
+        assert frame_reader_summary(reader) == {"frames": frames, "dropped": 0}
         time.sleep(1.0)
         metrics = scrape(port)
         monitor_out, _ = monitor.communicate(timeout=30)

@@ -116,9 +116,10 @@ fn pick(
 /// and the current directory.
 fn project_roots() -> Vec<PathBuf> {
     let mut roots = Vec::new();
-    if let Some(root) =
-        std::env::current_exe().ok().and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
-    {
+    // `<root>/target/[<triple>/]release/v2m-engine`: the parent of `target`.
+    let exe = std::env::current_exe().ok();
+    let target = exe.as_deref().and_then(|exe| exe.ancestors().find(|dir| dir.ends_with("target")));
+    if let Some(root) = target.and_then(Path::parent).map(Path::to_path_buf) {
         roots.push(root);
     }
     if let Ok(cwd) = std::env::current_dir() {

@@ -118,6 +118,9 @@ pub struct NativeSilero {
     magnitude: Vec<f32>,
     layers: [Vec<f32>; 4],
     gates: Vec<f32>,
+    /// x86-64 only: the CPU has AVX2 and FMA. (ARM64's NEON is always there, and
+    /// the compiler uses it without asking.)
+    #[cfg(target_arch = "x86_64")]
     avx2: bool,
 }
 
@@ -176,6 +179,7 @@ impl NativeSilero {
             ],
             gates: vec![0.0; 4 * HIDDEN],
             encoder,
+            #[cfg(target_arch = "x86_64")]
             avx2: cpu_has_avx2_fma(),
         })
     }
@@ -348,13 +352,7 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+#[cfg(target_arch = "x86_64")]
 fn cpu_has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
