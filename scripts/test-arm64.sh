@@ -99,6 +99,7 @@ fi
 
 # 4. The engine and the Rust tests, cross-built and run under qemu.
 export PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig
+cargo clippy --release --locked --target "$TARGET" --all-targets -- -D warnings
 cargo build --release --locked --target "$TARGET" -p v2m-engine
 cargo test --release --locked --target "$TARGET" --workspace
 
