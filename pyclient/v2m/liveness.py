@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 
 
 def writer_alive(fd: int) -> bool:
@@ -22,9 +23,26 @@ def writer_alive(fd: int) -> bool:
     return False
 
 
-def pid_gone(pid: int) -> bool:
-    """True if no process ``pid`` exists in this PID namespace. An engine in another
-    namespace looks gone too, so a reader uses this only to wait a moment longer."""
+def engine_alive(fd: int, writer_pid: int, grace_s: float) -> bool:
+    """:func:`writer_alive`, unless the lock is not the engine's: while a new engine
+    removes a dead engine's ring it holds that ring's lock for a moment (LAYOUT.md §1).
+    A lock held while ``writer_pid`` is gone is waited out, up to ``grace_s``; a lock
+    that lasts is believed (an engine in another PID namespace, which this process
+    cannot see)."""
+    if not writer_alive(fd):
+        return False
+    if not _pid_gone(writer_pid):
+        return True
+    until = time.monotonic() + grace_s
+    while time.monotonic() < until:
+        time.sleep(0.005)
+        if not writer_alive(fd):
+            return False
+    return True
+
+
+def _pid_gone(pid: int) -> bool:
+    """True if no process ``pid`` exists in this PID namespace."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

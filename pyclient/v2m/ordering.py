@@ -95,18 +95,13 @@ def _make_membarrier_fence() -> Fence:
     args = (ctypes.c_long(syscalls.number("membarrier")), ctypes.c_int(_CMD_PRIVATE_EXPEDITED), 0)
 
     def membarrier_fence() -> None:
-        if call(*args) != 0:
-            _fence_again()
+        if call(*args) == 0:
+            return
+        if ctypes.get_errno() == _EPERM:  # a forked child: registration does not survive fork
+            _register()
+            if call(*args) == 0:
+                return
+        error = ctypes.get_errno()
+        raise OSError(error, f"membarrier(2) failed: {os.strerror(error)}")
 
     return membarrier_fence
-
-
-def _fence_again() -> None:
-    """After a failed fence: a forked child registers (registration does not survive
-    fork) and fences again; any other failure is an error."""
-    result = _membarrier(_CMD_PRIVATE_EXPEDITED)
-    if result == -_EPERM:
-        _register()
-        result = _membarrier(_CMD_PRIVATE_EXPEDITED)
-    if result < 0:
-        raise OSError(-result, f"membarrier(2) failed: {os.strerror(-result)}")

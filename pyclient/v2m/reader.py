@@ -14,7 +14,7 @@ import numpy.typing as npt
 from . import aio, events, layout, utterances
 from .errors import NotFound, WriterGone
 from .frame import Frame
-from .liveness import pid_gone
+from .liveness import engine_alive
 from .futex import futex_wait
 from .ordering import Fence, no_fence, reader_fence
 from .cursor import Cursor
@@ -672,21 +672,11 @@ class Reader:
         state = int(ring.state[0])
         if state == layout.STATE_STARTING:
             return False
-        if state == layout.STATE_CLOSED:
-            return True
-        if not ring.writer_alive():
-            return False
-        if pid_gone(ring.info.writer_pid):
-            # Locked, but its engine is gone: a new engine removing this stale ring holds
-            # the lock for a moment (LAYOUT.md §1). Wait for that to end rather than take
-            # the stale ring for a live one; a lock that lasts is an engine this process
-            # cannot see (another PID namespace).
-            until = time.monotonic() + REMOVER_GRACE_S
-            while time.monotonic() < until:
-                time.sleep(0.005)
-                if not ring.writer_alive():
-                    return False
-        return True
+        # engine_alive, not writer_alive: a stale ring's lock may be a new engine's,
+        # held while it removes that ring.
+        return state == layout.STATE_CLOSED or engine_alive(
+            ring.fd, ring.info.writer_pid, REMOVER_GRACE_S
+        )
 
     def _check_ready(self, ring: RingMapping) -> None:
         state = int(ring.state[0])
