@@ -30,6 +30,24 @@ def test_hangup_and_quit_close_the_ring_cleanly(
     assert not ring_file(ring_name).exists()
 
 
+def test_a_stop_signal_delivered_twice_still_closes_the_ring_cleanly(
+    ring_name: str, engines: Engines
+) -> None:
+    """`timeout` signals the engine and then its process group; a terminal's
+    Ctrl-C reaches a wrapper that forwards it. Two stop signals that arrive
+    together are one request, not "stop now, leave the ring behind"."""
+    engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    with v2m.Reader(ring_name, wait=10) as reader:
+        assert reader.read(timeout=5) is not None
+        # Held stopped, the engine takes both signals the moment it continues.
+        engine.send_signal(signal.SIGSTOP)
+        engine.send_signal(signal.SIGINT)
+        engine.send_signal(signal.SIGTERM)
+        engine.send_signal(signal.SIGCONT)
+        assert engine.wait(5) == 0, "a clean shutdown, not the forced exit"
+    assert not ring_file(ring_name).exists()
+
+
 def test_unused_signals_are_ignored_and_usr1_reports(ring_name: str, engines: Engines) -> None:
     engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
     with v2m.Reader(ring_name, wait=10) as reader:

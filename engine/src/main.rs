@@ -17,20 +17,17 @@ mod priority;
 mod publish;
 mod ring;
 mod shm;
+mod signals;
 mod source;
 mod vad;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 use cli::{Cli, Command};
 use commands::{bench_vad, check_headers, devices, layout, list, run, status};
 use error::EngineError;
-use run::Signals;
 
 /// How long the engine waits for its last messages to reach stderr.
 const LOG_FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
@@ -41,7 +38,7 @@ fn main() {
     log::start();
     let result = match &cli.command {
         Command::Run(args) => args.config().and_then(|config| {
-            let signals = install_signals()?;
+            let signals = signals::install()?;
             if args.die_with_parent {
                 die_with_parent()?;
             }
@@ -84,29 +81,3 @@ fn die_with_parent() -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Signals that close the ring cleanly (the terminal closing sends HUP); a
-/// second one of them ends the engine at once.
-const STOP_SIGNALS: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
-/// Signals nothing in the engine uses: ignored, so a stray one cannot kill
-/// the engine and leave its ring stale.
-const IGNORED_SIGNALS: [i32; 2] = [SIGUSR2, SIGALRM];
-
-/// Installs the signal handlers: the stop signals raise a flag the pipeline
-/// checks between frames (and that interrupts its sleeps), so the ring is
-/// always closed and unlinked cleanly; SIGUSR1 asks for a status line on stderr.
-fn install_signals() -> Result<Signals, EngineError> {
-    let signals =
-        Signals { stop: Arc::new(AtomicBool::new(false)), report: Arc::new(AtomicBool::new(false)) };
-    let failed = |e| EngineError::system("installing signal handlers", e);
-    for signal in STOP_SIGNALS {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&signals.stop))
-            .map_err(failed)?;
-        signal_hook::flag::register(signal, Arc::clone(&signals.stop)).map_err(failed)?;
-    }
-    signal_hook::flag::register(SIGUSR1, Arc::clone(&signals.report)).map_err(failed)?;
-    let ignored = Arc::new(AtomicBool::new(false));
-    for signal in IGNORED_SIGNALS {
-        signal_hook::flag::register(signal, Arc::clone(&ignored)).map_err(failed)?;
-    }
-    Ok(signals)
-}

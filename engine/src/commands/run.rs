@@ -17,6 +17,7 @@ use crate::publish::Publisher;
 use crate::ring::RingWriter;
 use crate::shm::cursors::PacingReaders;
 use crate::shm::RingName;
+use crate::signals::Signals;
 use crate::source::{self, Source, SourceOptions, SourceSpec};
 use crate::vad::{self, hysteresis::SpeechGate, VadSettings};
 
@@ -54,15 +55,6 @@ pub struct RunConfig {
     pub pace_to_readers: bool,
     /// Raise the DSP and capture threads to real-time priority.
     pub priority: PriorityChoice,
-}
-
-/// The flags the engine's signal handlers raise.
-#[derive(Clone, Debug)]
-pub struct Signals {
-    /// Close the ring and exit (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
-    pub stop: Arc<AtomicBool>,
-    /// Log a status line (SIGUSR1).
-    pub report: Arc<AtomicBool>,
 }
 
 /// Runs the engine until the source ends or a stop signal arrives.
