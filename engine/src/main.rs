@@ -80,4 +80,3 @@ fn die_with_parent() -> Result<(), EngineError> {
     }
     Ok(())
 }
-
