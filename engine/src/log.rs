@@ -47,9 +47,20 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Starts the thread that writes messages to stderr; before it runs (or if
 /// it cannot start) messages are written directly.
+///
+/// The thread writes to its own duplicate of stderr: device probing points
+/// file descriptor 2 at /dev/null for a moment to hide ALSA plugin noise, and
+/// a message written meanwhile must still reach the user.
 pub fn start() {
+    let Ok(stderr_copy) = nix::unistd::dup(std::io::stderr()) else {
+        return;
+    };
+    let mut sink = std::fs::File::from(stderr_copy);
     let (queue, lines) = sync_channel::<Message>(QUEUE_LINES);
     let started = std::thread::Builder::new().name("v2m-log".into()).spawn(move || {
+        let mut emit = |line: &str| {
+            let _ = sink.write_all(line.as_bytes());
+        };
         for message in lines {
             match message {
                 Message::Line(line) => emit(&line),
@@ -70,7 +81,7 @@ pub fn start() {
     }
 }
 
-fn emit(line: &str) {
+fn write_to_stderr(line: &str) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
@@ -91,7 +102,7 @@ pub fn write(level: Level, message: std::fmt::Arguments<'_>) {
                 DROPPED.fetch_add(1, Ordering::Relaxed);
             }
         }
-        None => emit(&line),
+        None => write_to_stderr(&line),
     }
 }
 
