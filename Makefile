@@ -4,6 +4,9 @@
 SHELL := /bin/bash
 ENGINE := target/release/v2m-engine
 PY := .venv/bin/python
+# The tested engine has every host, cpal's native PipeWire host too (an opt-in cargo
+# feature: it links libpipewire, which `make deps` installs); the demo's has the defaults.
+TEST_FEATURES := --features v2m-engine/pipewire
 
 .PHONY: demo test test-arm64 deps demo-deps models build build-demo bench clean
 
@@ -20,17 +23,18 @@ build-demo: demo-deps
 	cargo build --release --locked -p v2m-engine
 
 build: deps
-	cargo build --release --locked
+	cargo build --release --locked $(TEST_FEATURES)
 
 demo: build-demo
 	$(PY) pyclient/examples/vad_demo.py --engine $(ENGINE)
 
 test: build
 	cargo fmt --all --check
-	cargo clippy --release --locked --all-targets -- -D warnings
+	cargo clippy --release --locked --all-targets $(TEST_FEATURES) -- -D warnings
+	cargo clippy --release --locked -p v2m-engine -- -D warnings  # and without the feature
 	.venv/bin/black --check -q pyclient tests bench
 	.venv/bin/mypy --strict pyclient/v2m pyclient/v2m_engine.py
-	cargo test --release --locked --workspace
+	cargo test --release --locked --workspace $(TEST_FEATURES)
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
 	$(PY) -m pytest tests -q
 	# The ARM64 reader's path (membarrier fences) on this CPU too; make test-arm64 runs it on ARM64.

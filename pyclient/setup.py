@@ -80,6 +80,9 @@ class EngineWheel(bdist_wheel):
 # there the engine is target/release/v2m-engine and the model models/silero_vad/, both
 # made by make, never copies that could go stale in the venv.
 DEV_INSTALL = bool(os.environ.get("V2M_DEV_INSTALL"))
+# Optional engine features, e.g. V2M_ENGINE_FEATURES=pipewire for the native PipeWire
+# host (needs libpipewire-0.3-dev and libclang-dev to build).
+FEATURES = [f for f in os.environ.get("V2M_ENGINE_FEATURES", "").replace(",", " ").split() if f]
 ENGINE = (
     []
     if DEV_INSTALL
@@ -88,6 +91,7 @@ ENGINE = (
             "v2m-engine",
             path=str(HERE.parent / "engine" / "Cargo.toml"),
             args=["--locked"],
+            features=FEATURES,
             strip=Strip.Debug,
         )
     ]

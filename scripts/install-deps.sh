@@ -12,17 +12,36 @@ APT_PACKAGES=(pkg-config libasound2-dev libasound2-plugins)
 if [[ $what == test ]]; then
   APT_PACKAGES+=(espeak-ng sox pulseaudio pulseaudio-utils libportaudio2 stress-ng tmux)
 fi
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
+# The engine's PipeWire host (a cargo feature: libpipewire, and libclang for its
+# bindings) and a private PipeWire server to test it against. Without recommends:
+# WirePlumber's would bring pipewire-pulse, which replaces the PulseAudio server the
+# other tests use, and pipewire-alsa, which takes over the ALSA default device.
+PIPEWIRE_PACKAGES=()
+if [[ $what == test ]]; then
+  PIPEWIRE_PACKAGES=(libpipewire-0.3-dev libclang-dev pipewire pipewire-bin wireplumber dbus-daemon)
+fi
+
+missing_of() {
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+  done
+}
+mapfile -t missing < <(missing_of "${APT_PACKAGES[@]}")
+mapfile -t missing_pipewire < <(missing_of "${PIPEWIRE_PACKAGES[@]}")
+if ((${#missing[@]} + ${#missing_pipewire[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
-    echo "installing Debian packages: ${missing[*]}"
+    echo "installing Debian packages: ${missing[*]} ${missing_pipewire[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt_install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq)
+    if ((${#missing[@]})); then
+      "${apt_install[@]}" "${missing[@]}" >/dev/null
+    fi
+    if ((${#missing_pipewire[@]})); then
+      "${apt_install[@]}" --no-install-recommends "${missing_pipewire[@]}" >/dev/null
+    fi
   else
-    echo "warning: missing Debian packages ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+    echo "warning: missing Debian packages ${missing[*]} ${missing_pipewire[*]}; run as root or: sudo apt-get install ${missing[*]} ${missing_pipewire[*]}" >&2
   fi
 fi
 

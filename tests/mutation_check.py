@@ -28,7 +28,7 @@ PYTEST = [
     "-p",
     "no:cacheprovider",
 ]
-BUILD = ["cargo", "build", "--release", "--locked", "-q"]
+BUILD = ["cargo", "build", "--release", "--locked", "-q", "--features", "v2m-engine/pipewire"]
 LOOM = [
     "cargo",
     "test",
@@ -205,6 +205,24 @@ MUTATIONS = [
         "let resampler = match source_rate == ring_rate {",
         "let resampler = match false {",
         ["cargo", "test", "--release", "--locked", "-q", "-p", "v2m-engine", "pipeline"],
+    ),
+    Mutation(
+        "PipeWire format from the listing",
+        "the PipeWire host delivers what was played, at full level",
+        "engine/src/source/capture/mod.rs",
+        "let format = if device.host == AudioHost::PipeWire {",
+        "let format = if device.host == AudioHost::Alsa {",
+        PYTEST + ["tests/test_audio_hosts.py", "-k", "delivers and pipewire"],
+        build=True,
+    ),
+    Mutation(
+        "auto ignores PipeWire",
+        "--host auto leaves ALSA on a PipeWire server",
+        "engine/src/source/capture/sound_server.rs",
+        'Some(name) if name.starts_with("pipewire") => SoundServer::PipeWire { pulse: false },',
+        "Some(name) if name.is_empty() => SoundServer::PipeWire { pulse: false },",
+        PYTEST + ["tests/test_audio_hosts.py", "-k", "auto"],
+        build=True,
     ),
 ]
 

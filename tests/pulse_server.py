@@ -80,6 +80,10 @@ class PulseServer:
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True, timeout=20)
         self._wait(lambda: self._pactl("info") != 0, "the server to exit")
 
+    def pid(self) -> int:
+        """The server's process id (it daemonizes, so it is not a child of ours)."""
+        return int((self.runtime_dir / "pulse" / "pid").read_text())
+
     def _pactl(self, *args: str) -> int:
         return subprocess.run(
             ["pactl", *args], env=self.env, capture_output=True, timeout=10

@@ -288,6 +288,9 @@ def package_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel `pip install ./pyclient` builds: the package, the engine, the model."""
     out = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if k != "V2M_DEV_INSTALL"}
+    # A target directory of its own: the wheel's engine (default features) must not
+    # replace target/release/v2m-engine, which make builds with the PipeWire host.
+    env["CARGO_TARGET_DIR"] = str(ROOT / "target" / "wheel")
     build = subprocess.run(
         [PYTHON, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT / "pyclient"), "-w", str(out)],
         capture_output=True,

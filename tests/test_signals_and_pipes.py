@@ -159,7 +159,14 @@ def test_printing_commands_exit_quietly_on_a_closed_stdout(
     finally:
         os.close(stdout)
     assert result.returncode == 0, result.stderr
-    assert b"panicked" not in result.stderr and result.stderr == b"", result.stderr
+    # Nothing but the engine's own informational lines (`devices` says which audio
+    # host it chose): no panic, no error, no warning about the pipe.
+    lines = result.stderr.decode().splitlines()
+    assert all(
+        line.startswith("v2m-engine: ")
+        and not line.startswith(("v2m-engine: error", "v2m-engine: warning"))
+        for line in lines
+    ), result.stderr
 
 
 def test_the_log_thread_keeps_every_message_in_order(tmp_path: Path, ring_name: str) -> None:

@@ -16,8 +16,8 @@ use crate::log::Level;
 use crate::pacing::Speed;
 use crate::priority::PriorityChoice;
 use crate::shm::RingName;
-use crate::source::capture::devices::AudioHost;
-use crate::source::capture::{CaptureOptions, DEFAULT_BUFFER_MS, DEFAULT_PERIOD_MS};
+use crate::source::capture::host_choice::HostChoice;
+use crate::source::capture::{CaptureOptions, DEFAULT_BUFFER_MS};
 use crate::source::{SourceOptions, SourceSpec};
 use crate::vad::silero::{Backend, GraphOptimization, SessionTuning};
 use crate::vad::{VadChoice, VadSettings};
@@ -60,9 +60,9 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Audio system to list: alsa or pulseaudio.
-        #[arg(long, default_value = "alsa", value_parser = AudioHost::from_str)]
-        host: AudioHost,
+        /// Audio system to list: auto (the one `run` would use), alsa, pulseaudio or pipewire.
+        #[arg(long, default_value = "auto", value_parser = HostChoice::from_str)]
+        host: HostChoice,
     },
     /// List every ring on this machine with its state (running, closed, stale), and
     /// what dead engines left behind.
@@ -157,14 +157,19 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub device_channels: Option<u16>,
     /// Audio system capture devices are opened through: alsa (ALSA, and through its
-    /// plugins PulseAudio or PipeWire as `device:pulse`) or pulseaudio (natively).
-    #[arg(long, default_value = "alsa", value_parser = AudioHost::from_str)]
-    pub host: AudioHost,
+    /// plugins PulseAudio or PipeWire as `device:pulse`), pulseaudio or pipewire
+    /// (natively; pipewire needs an engine built with the `pipewire` feature), or
+    /// auto: alsa, unless a PipeWire server runs (then pipewire, else pulseaudio),
+    /// because cpal's ALSA thread spins on PipeWire's ALSA plugins.
+    #[arg(long, default_value = "auto", value_parser = HostChoice::from_str)]
+    pub host: HostChoice,
     /// Audio per capture device buffer, in ms (smaller: less latency, more
-    /// wake-ups; 0: the driver's default). 5 ms also keeps cpal's ALSA thread from
-    /// spinning on PulseAudio's ALSA plugin, which it does with 10 ms and more.
-    #[arg(long, default_value_t = DEFAULT_PERIOD_MS, value_parser = clap::value_parser!(u32).range(0..=1000))]
-    pub device_buffer_ms: u32,
+    /// wake-ups; 0: the driver's default) [default: 5, through PipeWire 20].
+    /// 5 ms keeps cpal's ALSA thread from spinning on PulseAudio's ALSA plugin,
+    /// which it does with 10 ms and more; through PipeWire, 5 ms loses whole
+    /// buffers when the cores are busy.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub device_buffer_ms: Option<u32>,
     /// Audio held between the capture callback and the DSP thread, in ms.
     #[arg(long, default_value_t = DEFAULT_BUFFER_MS, value_parser = clap::value_parser!(u32).range(10..=600_000))]
     pub capture_buffer_ms: u32,

@@ -5,11 +5,12 @@ use serde_json::json;
 
 use super::output;
 use crate::error::EngineError;
-use crate::source::capture::devices::{input_devices, AudioHost, InputDevice};
+use crate::source::capture::devices::{input_devices, InputDevice};
+use crate::source::capture::host_choice::HostChoice;
 
 /// Prints the devices of `host` as text or JSON.
-pub fn devices(as_json: bool, host: AudioHost) -> Result<(), EngineError> {
-    let devices = input_devices(host)?;
+pub fn devices(as_json: bool, host: HostChoice) -> Result<(), EngineError> {
+    let devices = input_devices(host.resolve())?;
     if as_json {
         let list: Vec<_> = devices.iter().map(device_json).collect();
         return output::println(&serde_json::Value::Array(list).to_string());

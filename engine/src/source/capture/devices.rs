@@ -16,6 +16,8 @@ pub enum AudioHost {
     Alsa,
     /// A PulseAudio (or pipewire-pulse) server, natively.
     PulseAudio,
+    /// A PipeWire server, natively (built with the `pipewire` feature).
+    PipeWire,
 }
 
 impl FromStr for AudioHost {
@@ -25,10 +27,22 @@ impl FromStr for AudioHost {
         match s {
             "alsa" => Ok(AudioHost::Alsa),
             "pulseaudio" | "pulse" => Ok(AudioHost::PulseAudio),
-            other => Err(format!(
-                "'{other}' is not an audio host; use alsa or pulseaudio (PipeWire serves both, \
-                 through its ALSA plugin and pipewire-pulse)"
-            )),
+            "pipewire" => Ok(AudioHost::PipeWire),
+            other => Err(format!("'{other}' is not an audio host; use alsa, pulseaudio or pipewire")),
+        }
+    }
+}
+
+impl AudioHost {
+    /// Audio per device buffer when `--device-buffer-ms` is not given, ms.
+    /// ALSA: 5, because cpal's ALSA thread spins on PulseAudio's ALSA plugin
+    /// with 10 ms and more. PipeWire: 20, because with shorter buffers cpal's
+    /// PipeWire stream loses whole quanta, unreported, once the cores are busy
+    /// (`bench/pipewire_buffers.py`: none lost at 20 ms).
+    pub fn default_period_ms(self) -> u32 {
+        match self {
+            AudioHost::Alsa | AudioHost::PulseAudio => 5,
+            AudioHost::PipeWire => 20,
         }
     }
 }
@@ -38,6 +52,7 @@ impl fmt::Display for AudioHost {
         f.write_str(match self {
             AudioHost::Alsa => "alsa",
             AudioHost::PulseAudio => "pulseaudio",
+            AudioHost::PipeWire => "pipewire",
         })
     }
 }
@@ -46,10 +61,22 @@ fn open_host(host: AudioHost) -> Result<cpal::Host, EngineError> {
     let id = match host {
         AudioHost::Alsa => HostId::Alsa,
         AudioHost::PulseAudio => HostId::PulseAudio,
+        #[cfg(feature = "pipewire")]
+        AudioHost::PipeWire => HostId::PipeWire,
+        #[cfg(not(feature = "pipewire"))]
+        AudioHost::PipeWire => {
+            return Err(EngineError::BadInput(
+                "this engine was built without the PipeWire host; rebuild with \
+                 `cargo build --release --features pipewire` (needs libpipewire-0.3-dev and \
+                 libclang-dev), or reach PipeWire through pipewire-pulse with --host pulseaudio \
+                 (what --host auto picks then)"
+                    .into(),
+            ))
+        }
     };
     cpal::host_from_id(id).map_err(|e| {
         EngineError::BadInput(format!(
-            "the {host} audio host is not available ({e}); is a PulseAudio server running for this \
+            "the {host} audio host is not available ({e}); is a {host} server running for this \
              user? use --host alsa"
         ))
     })
@@ -59,6 +86,8 @@ fn open_host(host: AudioHost) -> Result<cpal::Host, EngineError> {
 pub struct InputDevice {
     /// The cpal device.
     pub device: Device,
+    /// The audio host it was found through.
+    pub host: AudioHost,
     /// Human-readable name (the ALSA hint's description).
     pub name: String,
     /// The ALSA PCM name (`default`, `hw:CARD=0,DEV=0`, …).
@@ -90,18 +119,18 @@ impl InputDevice {
 /// Every input device of `host` that opens, in the host's order. Devices
 /// that are listed but cannot be opened (no card behind them) are left out.
 pub fn input_devices(host: AudioHost) -> Result<Vec<InputDevice>, EngineError> {
-    let host = open_host(host)?;
+    let cpal_host = open_host(host)?;
     // Probing opens every PCM ALSA knows; plugins for absent servers (JACK,
     // OSS) print connection errors to stderr that mean nothing to our user.
-    Ok(with_stderr_silenced(|| probe_input_devices(&host)))
+    Ok(with_stderr_silenced(|| probe_input_devices(&cpal_host, host)))
 }
 
-fn probe_input_devices(host: &cpal::Host) -> Vec<InputDevice> {
-    let default_id = host.default_input_device().and_then(|d| d.id().ok()).map(|id| id.to_string());
-    let Ok(devices) = host.input_devices() else {
+fn probe_input_devices(cpal_host: &cpal::Host, host: AudioHost) -> Vec<InputDevice> {
+    let default_id = cpal_host.default_input_device().and_then(|d| d.id().ok()).map(|id| id.to_string());
+    let Ok(devices) = cpal_host.input_devices() else {
         return Vec::new();
     };
-    devices.filter_map(|device| describe(device, default_id.as_deref())).collect()
+    devices.filter_map(|device| describe(device, host, default_id.as_deref())).collect()
 }
 
 /// Runs `f` with file descriptor 2 pointed at /dev/null, then restores it.
@@ -123,7 +152,7 @@ fn with_stderr_silenced<T>(f: impl FnOnce() -> T) -> T {
     result
 }
 
-fn describe(device: Device, default_id: Option<&str>) -> Option<InputDevice> {
+fn describe(device: Device, host: AudioHost, default_id: Option<&str>) -> Option<InputDevice> {
     let ranges: Vec<_> = device.supported_input_configs().ok()?.collect();
     if ranges.is_empty() {
         return None;
@@ -147,6 +176,7 @@ fn describe(device: Device, default_id: Option<&str>) -> Option<InputDevice> {
         name,
         id: id.trim_start_matches("alsa:").to_string(),
         device,
+        host,
     })
 }
 

@@ -8,6 +8,8 @@
 
 pub mod callback;
 pub mod devices;
+pub mod host_choice;
+pub mod sound_server;
 pub mod stream;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,7 @@ use crate::log;
 use crate::priority::Outcome;
 use callback::{CallbackSink, CaptureShared, Mark};
 use devices::{AudioHost, InputDevice};
+use host_choice::HostChoice;
 use stream::DeviceFormat;
 
 /// How to open the device.
@@ -35,17 +38,15 @@ pub struct CaptureOptions {
     pub device_channels: Option<u16>,
     /// Audio the SPSC ring between callback and DSP thread holds, ms.
     pub buffer_ms: u32,
-    /// Audio per device buffer (period), ms; 0: the driver's default.
-    pub period_ms: u32,
+    /// Audio per device buffer (period), ms; 0: the driver's default; `None`:
+    /// the host's default ([`AudioHost::default_period_ms`]).
+    pub period_ms: Option<u32>,
     /// Raise the capture callback's thread to real-time priority.
     pub realtime: bool,
     /// The audio system to open the device through.
-    pub host: AudioHost,
+    pub host: HostChoice,
 }
 
-/// Audio per device buffer by default, ms: short periods keep cpal's ALSA
-/// thread from spinning on PulseAudio's ALSA plugin (it does with 10 ms and more).
-pub const DEFAULT_PERIOD_MS: u32 = 5;
 /// Audio the queue between the callback and the DSP thread holds by default, ms.
 pub const DEFAULT_BUFFER_MS: u32 = 1000;
 
@@ -55,9 +56,9 @@ impl Default for CaptureOptions {
             device_rate: None,
             device_channels: None,
             buffer_ms: DEFAULT_BUFFER_MS,
-            period_ms: DEFAULT_PERIOD_MS,
+            period_ms: None,
             realtime: false,
-            host: AudioHost::Alsa,
+            host: HostChoice::Auto,
         }
     }
 }
@@ -105,18 +106,26 @@ impl CaptureSource {
         options: CaptureOptions,
         stop: Arc<AtomicBool>,
     ) -> Result<CaptureSource, EngineError> {
+        let host = options.host.resolve();
         let device = match spec {
-            SourceSpec::Device(pattern) => devices::find_device(pattern, options.host)?,
-            _ => devices::default_device(options.host)?,
+            SourceSpec::Device(pattern) => match devices::find_device(pattern, host) {
+                // `auto` chose the host; a name the user knows from ALSA still works.
+                Err(_) if options.host == HostChoice::Auto && host != AudioHost::Alsa => {
+                    devices::find_device(pattern, AudioHost::Alsa)?
+                }
+                found => found?,
+            },
+            _ => devices::default_device(host)?,
         };
         let strict = options.device_rate.is_some() || options.device_channels.is_some();
-        let format = stream::choose_format(
-            &device.device,
-            options.device_rate.unwrap_or(ring_rate),
-            options.device_channels.unwrap_or(1),
-            strict,
-            options.period_ms,
-        )?;
+        let (rate, channels) =
+            (options.device_rate.unwrap_or(ring_rate), options.device_channels.unwrap_or(1));
+        let period_ms = options.period_ms.unwrap_or(device.host.default_period_ms());
+        let format = if device.host == AudioHost::PipeWire {
+            stream::pipewire_format(&device.device, rate, channels, period_ms)
+        } else {
+            stream::choose_format(&device.device, rate, channels, strict, period_ms)?
+        };
         let shared = Arc::new(CaptureShared::default());
         shared.raise_priority.store(options.realtime, Ordering::Relaxed);
         let (stream, samples, marks) = start(&device, format, options.buffer_ms, &shared).map_err(|e| {
@@ -126,9 +135,10 @@ impl CaptureSource {
             ))
         })?;
         log::info!(
-            "capturing from '{}' ({}) at {} Hz, {} channel(s), {}, {} frames per buffer",
+            "capturing from '{}' ({}) through {} at {} Hz, {} channel(s), {}, {} frames per buffer",
             device.name,
             device.id,
+            device.host,
             format.rate,
             format.channels,
             format.sample_format,

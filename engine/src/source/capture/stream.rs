@@ -98,6 +98,25 @@ pub fn choose_format(
     })
 }
 
+/// The configuration to ask of a PipeWire device: exactly `rate` Hz, `channels`
+/// channels, f32. cpal lists only the graph's rate and two channels for a
+/// PipeWire node, but a PipeWire stream converts whatever the node carries
+/// (PipeWire's own channel mixer and resampler, with the node's real channel
+/// positions), and f32 is the graph's own format: asking for what the ring
+/// needs leaves the engine nothing to convert.
+pub fn pipewire_format(device: &Device, rate: u32, channels: u16, period_ms: u32) -> DeviceFormat {
+    let buffer_range = device
+        .default_input_config()
+        .map(|config| *config.buffer_size())
+        .unwrap_or(SupportedBufferSize::Unknown);
+    DeviceFormat {
+        rate,
+        channels,
+        sample_format: SampleFormat::F32,
+        buffer_frames: buffer_frames(&buffer_range, rate, period_ms),
+    }
+}
+
 /// Builds (but does not start) an input stream delivering into `sink`.
 pub fn build(
     device: &Device,
