@@ -23,13 +23,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import v2m  # noqa: E402
+from pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
 from pulse_server import PulseServer, tone_file  # noqa: E402
 
 ENGINE = os.environ.get("V2M_ENGINE", str(ROOT / "target" / "release" / "v2m-engine"))
@@ -57,7 +58,11 @@ EXTRA_ARGS: List[str] = []
 
 
 def run_case(
-    label: str, args: List[str], seconds: float, env: Optional[Dict[str, str]] = None
+    label: str,
+    args: List[str],
+    seconds: float,
+    env: Optional[Dict[str, str]] = None,
+    server_pids: Sequence[int] = (),
 ) -> Optional[Dict[str, object]]:
     if ONLY not in label:
         return None
@@ -71,6 +76,7 @@ def run_case(
             for _ in range(10):  # let the device settle
                 reader.read(timeout=5)
             cpu0, wall0 = cpu_seconds(engine.pid), time.monotonic()
+            server0 = sum(cpu_seconds(pid) for pid in server_pids)
             while time.monotonic() - wall0 < seconds:
                 frame = reader.read(timeout=5)
                 if frame is None:
@@ -81,6 +87,7 @@ def run_case(
                     samples_added.append((frame.samples_ns - frame.arrival_ns) / 1000)
                     vad_after.append((frame.publish_ns - frame.samples_ns) / 1000)
             cpu = cpu_seconds(engine.pid) - cpu0
+            server_cpu = sum(cpu_seconds(pid) for pid in server_pids) - server0
             wall = time.monotonic() - wall0
             memory = memory_kib(engine.pid)
             stats = reader.stats()
@@ -100,6 +107,7 @@ def run_case(
         "p99": float(np.percentile(lat, 99)),
         "max": float(lat.max()),
         "cpu": 100 * cpu / wall,
+        "server_cpu": 100 * server_cpu / wall if server_pids else float("nan"),
         "rss_mib": memory.get("VmRSS", 0) / 1024,
         "hwm_mib": memory.get("VmHWM", 0) / 1024,
         "lost": stats["samples_lost"] + stats["device_overruns"],
@@ -136,6 +144,24 @@ def main() -> int:
             load.wait(10)
 
 
+def pipewire_case(tmp: Path, args: argparse.Namespace) -> Optional[Dict[str, object]]:
+    """The native PipeWire host (an engine built with `--features pipewire`) on a
+    private PipeWire server whose graph runs at 16 kHz."""
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(600 * 16000) / 16000)
+    server = PipeWireServer(tmp / "pipewire", wav_file(tmp / "tone.wav", tone, 16000))
+    server.start()
+    try:
+        return run_case(
+            "device pipewire, 16 kHz mono",
+            ["--source", f"device:{SINK}", "--vad", args.vad, "--host", "pipewire"],
+            args.seconds,
+            server.env,
+            server.pids(),
+        )
+    finally:
+        server.stop()
+
+
 def _run_cases(args: argparse.Namespace, rows: List[Optional[Dict[str, object]]]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(
@@ -169,12 +195,17 @@ def _run_cases(args: argparse.Namespace, rows: List[Optional[Dict[str, object]]]
                             + ([] if host == "alsa" else ["--host", host]),
                             args.seconds,
                             pulse.env,
+                            [pulse.pid()],
                         )
                     )
                 finally:
                     pulse.stop()
         else:
             print("pulseaudio not installed: device cases skipped", file=sys.stderr)
+        if PipeWireServer.available():
+            rows.append(pipewire_case(Path(tmp), args))
+        else:
+            print("pipewire not installed: its case skipped", file=sys.stderr)
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}; "
         f"{args.seconds:g} s per case, 512-sample frames at 16 kHz, --vad {args.vad} "
@@ -185,13 +216,15 @@ def _run_cases(args: argparse.Namespace, rows: List[Optional[Dict[str, object]]]
     print(
         f"{'case':<30} {'frames':>6} {'added p50 µs':>12} {'p99 µs':>8} {'max µs':>8} "
         f"{'samples p50':>11} {'p99':>6} {'vad p99':>8} "
-        f"{'CPU %':>6} {'RSS MiB':>8} {'peak MiB':>8} {'lost':>5}"
+        f"{'CPU %':>6} {'server %':>8} {'RSS MiB':>8} {'peak MiB':>8} {'lost':>5}"
     )
     for r in filter(None, rows):
+        server = "–" if np.isnan(r["server_cpu"]) else f"{r['server_cpu']:.2f}"
         print(
             f"{r['case']:<30} {r['frames']:>6} {r['p50']:>12.0f} {r['p99']:>8.0f} {r['max']:>8.0f} "
             f"{r['samples_p50']:>11.0f} {r['samples_p99']:>6.0f} {r['vad_after_p99']:>8.0f} "
-            f"{r['cpu']:>6.2f} {r['rss_mib']:>8.1f} {r['hwm_mib']:>8.1f} {r['lost']:>5}"
+            f"{r['cpu']:>6.2f} {server:>8} {r['rss_mib']:>8.1f} {r['hwm_mib']:>8.1f} "
+            f"{r['lost']:>5}"
         )
     return 0
 
