@@ -175,22 +175,26 @@ def test_the_pipewire_host_loses_nothing_on_busy_cores(tmp_path: Path, ring_name
         hogs.wait(10)
 
 
-@NEEDS_PIPEWIRE
-def test_the_pipewire_host_lists_its_devices(tmp_path: Path) -> None:
+@pytest.fixture
+def idle_pipewire(tmp_path: Path) -> Iterator[PipeWireServer]:
+    """A private PipeWire server playing a second of noise, for listing devices."""
     server = PipeWireServer(
         tmp_path / "runtime", wav_file(tmp_path / "f.wav", feed_signal(1), RATE)
     )
     server.start()
-    try:
-        listing = subprocess.run(
-            [str(ENGINE), "devices", "--host", "pipewire", "--json"],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    finally:
-        server.stop()
+    yield server
+    server.stop()
+
+
+@NEEDS_PIPEWIRE
+def test_the_pipewire_host_lists_its_devices(idle_pipewire: PipeWireServer) -> None:
+    listing = subprocess.run(
+        [str(ENGINE), "devices", "--host", "pipewire", "--json"],
+        env=idle_pipewire.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert listing.returncode == 0, listing.stderr
     devices = json.loads(listing.stdout)
     sink = [d for d in devices if d["id"] == f"pipewire:{SINK}"]
@@ -258,14 +262,7 @@ def test_auto_picks_alsa_when_no_sound_server_answers(tmp_path: Path) -> None:
 
 
 @NEEDS_PIPEWIRE
-def test_alsa_on_a_pipewire_server_is_warned_about(tmp_path: Path) -> None:
-    server = PipeWireServer(
-        tmp_path / "runtime", wav_file(tmp_path / "f.wav", feed_signal(1), RATE)
-    )
-    server.start()
-    try:
-        assert "audio host pipewire (PipeWire runs)" in devices_stderr(server.env)
-        warning = devices_stderr(server.env, "--host", "alsa")
-    finally:
-        server.stop()
+def test_alsa_on_a_pipewire_server_is_warned_about(idle_pipewire: PipeWireServer) -> None:
+    assert "audio host pipewire (PipeWire runs)" in devices_stderr(idle_pipewire.env)
+    warning = devices_stderr(idle_pipewire.env, "--host", "alsa")
     assert "spins" in warning and "--host pipewire avoids it" in warning, warning
