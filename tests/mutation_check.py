@@ -224,6 +224,24 @@ MUTATIONS = [
         PYTEST + ["tests/test_audio_hosts.py", "-k", "auto"],
         build=True,
     ),
+    Mutation(
+        "PipeWire buffers of 5 ms",
+        "the PipeWire host loses nothing on busy cores",
+        "engine/src/source/capture/devices.rs",
+        "AudioHost::PipeWire => 20,",
+        "AudioHost::PipeWire => 5,",
+        PYTEST + ["tests/test_audio_hosts.py", "-k", "busy_cores"],
+        build=True,
+    ),
+    Mutation(
+        "log through fd 2",
+        "no log line is lost while devices are probed",
+        "engine/src/log.rs",
+        "let mut sink = std::fs::File::from(stderr_copy);",
+        "let mut sink = std::io::stderr();\n    drop(stderr_copy);",
+        PYTEST + ["tests/test_audio_hosts.py", "-k", "no_sound_server"],
+        build=True,
+    ),
 ]
 
 
