@@ -6,8 +6,10 @@ loads every core twice over with `stress-ng --cpu`, captures it through
 noise block by block (2048 samples): a block that sits later in the noise than the
 one before means samples were lost, earlier means samples were inserted. A loss the
 engine flagged would show as a discontinuity; PipeWire does not report these.
+`--client pw-record` captures with PipeWire's own recorder at the same latencies
+instead, to tell the engine's losses from any PipeWire client's.
 
-    .venv/bin/python bench/pipewire_buffers.py [--buffers 5,10,20] [--runs 10]
+    .venv/bin/python bench/pipewire_buffers.py [--buffers 5,10,20] [--runs 10] [--client pw-record]
 
 Needs an engine built with `--features pipewire` and the PipeWire packages, both of
 which `make test` provides.
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 from typing import List, Tuple
 
@@ -105,11 +108,49 @@ def one_run(buffer_ms: int, seconds: float, tmp: Path, run: int) -> Tuple[int, i
     return lost, inserted, sum(1 for f in got if f.discontinuity)
 
 
+def one_recording(latency_ms: int, seconds: float, tmp: Path, run: int) -> Tuple[int, int, int]:
+    """The same through `pw-record` (pw-cat) with `--latency` of `latency_ms`."""
+    feed = noise(20)
+    server = PipeWireServer(tmp / f"rt{run}", wav_file(tmp / f"feed{run}.wav", feed, RATE), RATE)
+    server.start()
+    out = tmp / f"rec{run}.wav"
+    recorder = subprocess.Popen(
+        [
+            "pw-cat",
+            "--record",
+            "--latency",
+            f"{latency_ms}ms",
+            "--target",
+            SINK,
+            "--rate",
+            str(RATE),
+            "--channels",
+            "1",
+            "--format",
+            "s16",
+            str(out),
+        ],
+        env=server.env,
+    )
+    time.sleep(seconds + 1.0)
+    recorder.terminate()
+    recorder.wait(10)
+    server.stop()
+    with wave.open(str(out)) as recording:
+        pcm = np.frombuffer(recording.readframes(recording.getnframes()), "<i2")
+    sound = np.nonzero(pcm)[0]
+    start = int(sound[0]) + BLOCK if len(sound) else 0  # past the stream's start-up
+    captured = (pcm[start:] / 32768.0).astype(np.float32)
+    lost, inserted = gaps(captured, feed)
+    return lost, inserted, 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buffers", default="5,10,20", help="--device-buffer-ms values")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=2.0, help="captured per run")
+    parser.add_argument("--client", choices=("engine", "pw-record"), default="engine")
     args = parser.parse_args()
     if not PipeWireServer.available():
         print("needs pipewire, wireplumber, pw-cat and dbus-daemon (make test installs them)")
@@ -117,7 +158,7 @@ def main() -> int:
     hogs = 2 * (os.cpu_count() or 1)
     print(
         f"# {platform.machine()}, {time.strftime('%Y-%m-%d')}; stress-ng --cpu {hogs} on "
-        f"{os.cpu_count()} cores; {args.runs} runs of {args.seconds:g} s per buffer size"
+        f"{os.cpu_count()} cores; {args.runs} runs of {args.seconds:g} s per buffer size; {args.client}"
     )
     print(
         f"{'buffer ms':>9} {'runs':>5} {'runs with loss':>15} {'lost':>6} {'inserted':>9} {'flagged':>8}"
@@ -128,8 +169,9 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for buffer_ms in [int(ms) for ms in args.buffers.split(",")]:
+                capture = one_run if args.client == "engine" else one_recording
                 results: List[Tuple[int, int, int]] = [
-                    one_run(buffer_ms, args.seconds, Path(tmp), run) for run in range(args.runs)
+                    capture(buffer_ms, args.seconds, Path(tmp), run) for run in range(args.runs)
                 ]
                 bad = sum(1 for lost, inserted, _ in results if lost or inserted)
                 print(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-import shutil
 import signal
 import subprocess
 import time
@@ -139,6 +138,10 @@ def capture_is_the_feed(case: Case, tmp_path: Path, ring_name: str, seconds: flo
         server.stop()
     captured_through = [line for line in stderr.splitlines() if "capturing from" in line]
     assert captured_through and f"through {case.host}" in captured_through[0], stderr
+    if case.host == "pipewire":
+        # 20 ms buffers by default: PipeWire clients lose quanta at 5 ms on busy
+        # cores (bench/pipewire_buffers.py).
+        assert "320 frames per buffer" in captured_through[0], stderr
     indices = [f.index for f in frames]
     assert indices == list(range(indices[0], indices[0] + len(frames))), "no frame skipped"
     assert not any(f.discontinuity for f in frames), stderr
@@ -154,25 +157,6 @@ def capture_is_the_feed(case: Case, tmp_path: Path, ring_name: str, seconds: flo
 @pytest.mark.parametrize("case", CASES)
 def test_each_host_delivers_what_was_played(case: Case, tmp_path: Path, ring_name: str) -> None:
     capture_is_the_feed(case, tmp_path, ring_name, CAPTURE_S)
-
-
-@NEEDS_PIPEWIRE
-@pytest.mark.skipif(not shutil.which("stress-ng"), reason="stress-ng loads the cores")
-def test_the_pipewire_host_loses_nothing_on_busy_cores(tmp_path: Path, ring_name: str) -> None:
-    # With 5 ms buffers cpal's PipeWire stream lost whole 64-sample quanta,
-    # unflagged, in most runs like this one; the PipeWire default is 20 ms
-    # (bench/pipewire_buffers.py).
-    hogs = subprocess.Popen(
-        ["stress-ng", "--cpu", str(2 * (os.cpu_count() or 1)), "--timeout", "60"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        case = Case(pipewire, ["--host", "pipewire", "--source", f"device:{SINK}"], "pipewire")
-        capture_is_the_feed(case, tmp_path, ring_name, 2 * CAPTURE_S)
-    finally:
-        hogs.terminate()
-        hogs.wait(10)
 
 
 @pytest.fixture

@@ -36,9 +36,9 @@ impl FromStr for AudioHost {
 impl AudioHost {
     /// Audio per device buffer when `--device-buffer-ms` is not given, ms.
     /// ALSA: 5, because cpal's ALSA thread spins on PulseAudio's ALSA plugin
-    /// with 10 ms and more. PipeWire: 20, because with shorter buffers cpal's
-    /// PipeWire stream loses whole quanta, unreported, once the cores are busy
-    /// (`bench/pipewire_buffers.py`: none lost at 20 ms).
+    /// with 10 ms and more. PipeWire: 20, because on saturated cores PipeWire
+    /// clients (the engine and pw-record alike) lose whole quanta, unreported,
+    /// in most runs at 5 ms and rarely at 20 (`bench/pipewire_buffers.py`).
     pub fn default_period_ms(self) -> u32 {
         match self {
             AudioHost::Alsa | AudioHost::PulseAudio => 5,
