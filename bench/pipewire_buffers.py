@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "pyclient"))
 sys.path.insert(0, str(ROOT / "tests"))
 import v2m  # noqa: E402
+from engine import ENGINE  # noqa: E402
 from pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
 
-ENGINE = ROOT / "target" / "release" / "v2m-engine"
 RATE = 16000
 BLOCK = 2048
 Samples = npt.NDArray[np.float64]

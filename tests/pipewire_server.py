@@ -128,7 +128,7 @@ class PipeWireServer:
 
     def start_feed(self) -> None:
         """Plays the feed into the sink, again and again."""
-        loop = f"while pw-cat --playback --latency 16000 --target {SINK} '{self.feed}'; do :; done"
+        loop = f"while pw-cat --playback --target {SINK} '{self.feed}'; do :; done"
         self.feeder = self._spawn(["sh", "-c", loop], new_session=True)
 
     def stop(self) -> None:

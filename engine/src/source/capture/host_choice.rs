@@ -33,12 +33,8 @@ impl HostChoice {
     pub fn resolve(self) -> AudioHost {
         match self {
             HostChoice::Named(host) => {
-                if host == AudioHost::Alsa && matches!(SoundServer::detect(), SoundServer::PipeWire { .. }) {
-                    log::warning!(
-                        "capturing through ALSA from a PipeWire server: cpal's capture thread spins on \
-                         its ALSA plugins (80-97 % of a core measured); --host {} avoids it",
-                        auto_host(SoundServer::PipeWire { pulse: true }, PIPEWIRE_BUILT_IN).0
-                    );
+                if host == AudioHost::Alsa {
+                    warn_of_alsa_on_pipewire(SoundServer::detect());
                 }
                 host
             }
@@ -49,6 +45,17 @@ impl HostChoice {
                 host
             }
         }
+    }
+}
+
+/// ALSA on a PipeWire server spins; says so when this engine has a better way in.
+fn warn_of_alsa_on_pipewire(server: SoundServer) {
+    let (better, _) = auto_host(server, PIPEWIRE_BUILT_IN);
+    if matches!(server, SoundServer::PipeWire { .. }) && better != AudioHost::Alsa {
+        log::warning!(
+            "capturing through ALSA from a PipeWire server: cpal's capture thread spins on \
+             its ALSA plugins (80-97 % of a core measured); --host {better} avoids it"
+        );
     }
 }
 

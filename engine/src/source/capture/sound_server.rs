@@ -1,7 +1,7 @@
 //! Which sound server this user's audio goes through, asked of the server's own
 //! socket: the process that answers on the PulseAudio socket is PulseAudio or
 //! pipewire-pulse, and a PipeWire socket is PipeWire. `--host auto` uses this
-//! to avoid the one slow path measured here: cpal's ALSA thread spins (80–96 %
+//! to avoid the one slow path measured here: cpal's ALSA thread spins (80–97 %
 //! of a core) on the ALSA plugins of a PipeWire server.
 
 use std::env;
