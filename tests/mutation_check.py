@@ -242,6 +242,32 @@ MUTATIONS = [
         PYTEST + ["tests/test_audio_hosts.py", "-k", "no_sound_server"],
         build=True,
     ),
+    Mutation(
+        "reads not cut at a loss",
+        "a lost stretch is flagged on the frame that holds the gap",
+        "engine/src/source/capture/queue.rs",
+        "let frames = before_fault.map_or(available, |gap| available.min(gap))",
+        "let frames = before_fault.map_or(available, |_| available)",
+        ["cargo", "test", "--release", "--locked", "-q", "-p", "v2m-engine", "capture::queue"],
+    ),
+    Mutation(
+        "loss counted where the reader is",
+        "a lost stretch is flagged on the frame that holds the gap",
+        "engine/src/source/capture/callback.rs",
+        "lost_before: self.lost,",
+        "lost_before: 0,",
+        PYTEST + ["tests/test_capture.py", "-k", "gap"],
+        build=True,
+    ),
+    Mutation(
+        "stall counts the engine's own pause",
+        "a device is reopened only when it, not the engine, went quiet",
+        "engine/src/source/capture/mod.rs",
+        "self.waited += since_last_look.min(MAX_COUNTED_WAIT);",
+        "self.waited += since_last_look;",
+        PYTEST + ["tests/test_capture_faults.py", "-k", "not_running"],
+        build=True,
+    ),
 ]
 
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, NamedTuple
 
 import numpy as np
 import pytest
@@ -21,6 +21,11 @@ import v2m
 from conftest import ENGINE, ROOT, ring_file
 
 SPEECH = ROOT / "assets" / "speech.wav"
+# The ramp device's samples count 0..RAMP_PERIOD-1 over and over. A prime:
+# a gap the ramp cannot show would be a multiple of it *and* of the device's
+# buffer size, about 5 million samples.
+RAMP_PERIOD = 65521
+RAMP_SAMPLES = 20_000_000
 pytestmark = pytest.mark.skipif(
     shutil.which("sox") is None, reason="sox is needed (make test installs it)"
 )
@@ -83,6 +88,19 @@ class AlsaFixture:
                     description=f"v2m test capture {rate} Hz {channels} ch",
                 )
             )
+        # A ramp: each sample's value says where in the file it came from.
+        ramp = root / "v2mramp16.raw"
+        (np.arange(RAMP_SAMPLES) % RAMP_PERIOD).astype("<u2").tofile(ramp)
+        self.raw["v2mramp16"] = ramp
+        conf.append(
+            PCM.format(
+                name="v2mramp16",
+                infile=ramp,
+                rate=16000,
+                channels=1,
+                description="v2m test ramp 16000 Hz 1 ch",
+            )
+        )
         self.conf = root / "asound.conf"
         self.conf.write_text("".join(conf))
         self.env = dict(os.environ, ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{self.conf}")
@@ -117,18 +135,24 @@ def alsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlsaFixture]:
     yield AlsaFixture(tmp_path_factory.mktemp("alsa"))
 
 
-def _capture(
-    alsa: AlsaFixture, ring_name: str, *args: str
-) -> tuple[np.ndarray, list[v2m.Frame], subprocess.Popen[str]]:
-    proc = alsa.start(ring_name, "--capture-buffer-ms", "60000", *args)
+class Capture(NamedTuple):
+    audio: np.ndarray
+    frames: list[v2m.Frame]
+    stats: Dict[str, int]
+    proc: subprocess.Popen[str]
+
+
+def _capture(alsa: AlsaFixture, ring_name: str, *args: str, buffer_ms: int = 60000) -> Capture:
+    proc = alsa.start(ring_name, "--capture-buffer-ms", str(buffer_ms), *args)
     try:
         with v2m.Reader(ring_name, start="oldest", wait=10, copy=True) as reader:
             frames = list(reader)
             assert reader.dropped == 0
+            stats = reader.stats()
     finally:
         proc.terminate()
         proc.wait(10)
-    return np.concatenate([f.samples for f in frames]), frames, proc
+    return Capture(np.concatenate([f.samples for f in frames]), frames, stats, proc)
 
 
 def test_devices_lists_the_test_devices(alsa: AlsaFixture) -> None:
@@ -144,7 +168,7 @@ def test_devices_lists_the_test_devices(alsa: AlsaFixture) -> None:
 
 def test_capture_at_16k_mono_is_bit_exact(alsa: AlsaFixture, ring_name: str) -> None:
     expected = alsa.samples("v2mtest16", 1)[:, 0]
-    audio, frames, proc = _capture(
+    audio, frames, _, proc = _capture(
         alsa, ring_name, "--source", "device:v2mtest16", "--duration", str(len(expected) / 16000)
     )
     assert proc.returncode == 0
@@ -157,11 +181,40 @@ def test_capture_at_16k_mono_is_bit_exact(alsa: AlsaFixture, ring_name: str) -> 
     )
 
 
+def test_lost_samples_are_flagged_on_the_frame_that_holds_the_gap(
+    alsa: AlsaFixture, ring_name: str
+) -> None:
+    """The device floods faster than real time into a 64 ms queue, so the
+    callback keeps finding it full and drops samples. The gap is after what was
+    queued, not where the DSP thread was reading when it learnt of the loss."""
+    seconds = 5
+    for _ in range(3):  # until some samples are lost, but not the whole ramp
+        audio, frames, stats, proc = _capture(
+            alsa,
+            ring_name,
+            "--source",
+            "device:v2mramp16",
+            "--duration",
+            str(seconds),
+            buffer_ms=64,
+        )
+        assert proc.returncode == 0
+        if 0 < stats["samples_lost"] < RAMP_SAMPLES - seconds * 16000:
+            break
+    else:
+        pytest.fail(f"three tries, none both lost samples and stayed in the ramp: {stats}")
+    ramp = (np.round(audio[: seconds * 16000] * 32768).astype(np.int64)) & 0xFFFF
+    after_gap = np.nonzero((np.diff(ramp) - 1) % RAMP_PERIOD != 0)[0] + 1
+    holding_a_gap = sorted({int(i) // 512 for i in after_gap})
+    flagged = [i for i, f in enumerate(frames) if f.discontinuity]
+    assert flagged == holding_a_gap
+
+
 def test_capture_at_48k_stereo_goes_through_the_resampler(
     alsa: AlsaFixture, ring_name: str
 ) -> None:
     stereo = alsa.samples("v2mtest48", 2)
-    audio, frames, proc = _capture(
+    audio, _, _, proc = _capture(
         alsa,
         ring_name,
         "--source",

@@ -60,3 +60,36 @@ def test_a_vanished_device_is_reopened_and_the_gap_marked(tmp_path: Path, ring_n
     assert engine.returncode == 0
     assert "reopening" in stderr and "reopened" in stderr
     assert not ring_file(ring_name).exists()
+
+
+def test_an_engine_that_was_not_running_does_not_take_its_device_for_dead(
+    tmp_path: Path, ring_name: str
+) -> None:
+    """A stopped process (or a stalled machine) sees no audio for seconds, then
+    plenty: the stall timeout counts the device's silence, not the engine's."""
+    pulse = PulseServer(tmp_path / "runtime", tone_file(tmp_path / "tone.raw", 120))
+    pulse.start()
+    engine = subprocess.Popen(
+        [str(ENGINE), "run", "--name", ring_name, "--source", "device:pulse", "--vad", "off"],
+        env=pulse.env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with v2m.Reader(ring_name, wait=10) as reader:
+            assert reader.read(timeout=10) is not None
+            engine.send_signal(signal.SIGSTOP)
+            time.sleep(3)
+            engine.send_signal(signal.SIGCONT)
+            for _ in range(30):
+                frame = reader.read(timeout=5)
+                assert frame is not None
+                assert not frame.flags & v2m.FLAG_SOURCE_RESTART, "the device was reopened"
+            assert reader.stats()["source_restarts"] == 0
+    finally:
+        engine.send_signal(signal.SIGCONT)
+        engine.send_signal(signal.SIGTERM)
+        _, stderr = engine.communicate(timeout=15)
+        pulse.stop()
+    assert engine.returncode == 0
+    assert "reopening" not in stderr

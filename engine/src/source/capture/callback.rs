@@ -3,10 +3,11 @@
 //! `CallbackSink::push` runs on the driver's thread for every buffer the
 //! device delivers. It never allocates, locks, logs or blocks: it converts
 //! samples to `f32` straight into a preallocated lock-free SPSC ring
-//! (`rtrb`), records where the buffer starts in time in a second one, bumps
-//! atomic counters, and unparks the DSP thread (an atomic swap and, if the
-//! thread sleeps, one `FUTEX_WAKE`). When the ring is full, the samples that
-//! do not fit are counted as lost instead of waiting.
+//! (`rtrb`), records where the buffer starts in time in a second one, and
+//! unparks the DSP thread (an atomic swap and, if the thread sleeps, one
+//! `FUTEX_WAKE`). When the ring is full, the samples that do not fit are
+//! counted as lost instead of waiting; the count, and the driver's overruns,
+//! go into the next buffer's mark, which places them in the stream.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,9 +21,7 @@ use crate::priority::{self, OutcomeCell};
 /// Counters the callback (and the driver's error callback) share with the DSP thread.
 #[derive(Default)]
 pub struct CaptureShared {
-    /// Sample frames (one per channel) dropped because the SPSC ring was full.
-    pub lost_frames: AtomicU64,
-    /// Device overruns (xruns) the driver reported.
+    /// Device overruns (xruns) the driver reported (its error callback counts them).
     pub overruns: AtomicU64,
     /// The stream failed (device unplugged, invalidated): the DSP thread reopens it.
     pub failed: AtomicBool,
@@ -41,6 +40,11 @@ pub struct Mark {
     pub capture_ns: u64,
     /// CLOCK_MONOTONIC ns at which the callback received the buffer.
     pub arrival_ns: u64,
+    /// Sample frames dropped (the SPSC ring was full) between the previous
+    /// buffer's samples and this one's.
+    pub lost_before: u64,
+    /// Device overruns reported since the previous mark.
+    pub overruns_before: u64,
 }
 
 /// Everything the audio callback owns; moved into the callback closure.
@@ -49,6 +53,10 @@ pub struct CallbackSink {
     marks: Producer<Mark>,
     channels: usize,
     written: u64,
+    /// Frames dropped since the last mark that was queued.
+    lost: u64,
+    /// The overrun count as of the last mark that was queued.
+    overruns_marked: u64,
     shared: Arc<CaptureShared>,
     dsp: Thread,
     first_buffer: bool,
@@ -64,7 +72,18 @@ impl CallbackSink {
         shared: Arc<CaptureShared>,
         dsp: Thread,
     ) -> CallbackSink {
-        CallbackSink { samples, marks, channels, written: 0, shared, dsp, first_buffer: true }
+        let overruns_marked = shared.overruns.load(Ordering::Relaxed);
+        CallbackSink {
+            samples,
+            marks,
+            channels,
+            written: 0,
+            lost: 0,
+            overruns_marked,
+            shared,
+            dsp,
+            first_buffer: true,
+        }
     }
 
     /// Takes one device buffer, received at `arrival_ns`, whose first sample
@@ -86,17 +105,27 @@ impl CallbackSink {
         // that only makes us drop a little early, never overwrite.
         let room = self.samples.slots() / self.channels;
         let taken = frames.min(room);
-        if taken < frames {
-            self.shared.lost_frames.fetch_add((frames - taken) as u64, Ordering::Relaxed);
-        }
         if taken > 0 {
-            // A full marks ring only costs timestamp precision until the next mark.
-            let _ = self.marks.push(Mark { position: self.written, capture_ns, arrival_ns });
+            let overruns = self.shared.overruns.load(Ordering::Relaxed);
+            let mark = Mark {
+                position: self.written,
+                capture_ns,
+                arrival_ns,
+                lost_before: self.lost,
+                overruns_before: overruns - self.overruns_marked,
+            };
+            // A full marks ring costs timestamp precision until the next mark,
+            // and moves the faults it would have carried to that mark.
+            if self.marks.push(mark).is_ok() {
+                (self.lost, self.overruns_marked) = (0, overruns);
+            }
             if let Ok(chunk) = self.samples.write_chunk_uninit(taken * self.channels) {
                 chunk.fill_from_iter(data[..taken * self.channels].iter().map(|s| s.to_sample::<f32>()));
             }
             self.written += taken as u64;
         }
+        // After this buffer's kept samples: the gap is there.
+        self.lost += (frames - taken) as u64;
         self.dsp.unpark();
     }
 }
@@ -117,17 +146,40 @@ mod tests {
         (sink, samples_out, marks_out, shared)
     }
 
+    fn mark(position: u64, ns: u64, lost_before: u64, overruns_before: u64) -> Mark {
+        Mark { position, capture_ns: ns, arrival_ns: ns + 1, lost_before, overruns_before }
+    }
+
     #[test]
-    fn buffers_are_converted_marked_and_overflow_is_counted() {
+    fn buffers_are_converted_marked_and_overflow_is_placed_where_it_happened() {
         let (mut sink, mut samples, mut marks, shared) = sink(8, 2);
         sink.push(&[i16::MIN, 0, 16384, -16384], 1000, 1001);
+        shared.overruns.fetch_add(1, Ordering::Relaxed);
         sink.push(&[1i16; 8], 2000, 2001); // room for 2 of these 4 frames
-        assert_eq!(shared.lost_frames.load(Ordering::Relaxed), 2);
+        sink.push(&[2i16; 2], 3000, 3001); // no room: lost too
         let got: Vec<f32> = std::iter::from_fn(|| samples.pop().ok()).collect();
         assert_eq!(got[..4], [-1.0, 0.0, 0.5, -0.5]);
         assert_eq!(got.len(), 8);
-        assert_eq!(marks.pop(), Ok(Mark { position: 0, capture_ns: 1000, arrival_ns: 1001 }));
-        assert_eq!(marks.pop(), Ok(Mark { position: 2, capture_ns: 2000, arrival_ns: 2001 }));
+        sink.push(&[3i16; 2], 4000, 4001);
+        assert_eq!(marks.pop(), Ok(mark(0, 1000, 0, 0)));
+        assert_eq!(marks.pop(), Ok(mark(2, 2000, 0, 1)), "the overrun came before this buffer");
+        // The 2 frames that did not fit, and the whole buffer after them, were
+        // lost after frame 4: the next buffer that got in says so.
+        assert_eq!(marks.pop(), Ok(mark(4, 4000, 3, 0)));
+        assert!(marks.pop().is_err());
+    }
+
+    #[test]
+    fn faults_wait_for_a_mark_that_gets_in() {
+        let (mut sink, mut samples, mut marks, _shared) = sink(64, 1);
+        for round in 0..4 {
+            sink.push(&[0i16; 4], round, round); // fills the 4-slot marks ring
+        }
+        sink.push(&[0i16; 52], 10, 10); // 48 frames fit, 4 do not; no room for its mark
+        while marks.pop().is_ok() {}
+        while samples.pop().is_ok() {}
+        sink.push(&[0i16; 4], 20, 21);
+        assert_eq!(marks.pop(), Ok(mark(64, 20, 4, 0)));
     }
 
     #[test]

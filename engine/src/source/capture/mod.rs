@@ -9,6 +9,8 @@
 pub mod callback;
 pub mod devices;
 pub mod host_choice;
+pub mod marks;
+pub mod queue;
 pub mod sound_server;
 pub mod stream;
 
@@ -27,6 +29,7 @@ use crate::priority::Outcome;
 use callback::{CallbackSink, CaptureShared, Mark};
 use devices::{AudioHost, InputDevice};
 use host_choice::HostChoice;
+use queue::CaptureQueue;
 use stream::DeviceFormat;
 
 /// How to open the device.
@@ -65,12 +68,16 @@ impl Default for CaptureOptions {
 
 /// Timestamp marks the SPSC side channel holds (one per device buffer).
 const MARKS_CAPACITY: usize = 4096;
-/// Device buffers whose arrival times are remembered, to date frames' last samples.
-const ARRIVAL_HISTORY: usize = 256;
 /// A live device that delivers nothing for this long is treated as failed
 /// (some drivers, e.g. ALSA's PulseAudio plugin when the server dies, stall
 /// instead of reporting an error).
 const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the DSP thread waits for the callback between two looks.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+/// The most one look counts towards [`STALL_TIMEOUT`]: a longer gap between
+/// looks is time the engine did not run (stopped, or the machine stalled),
+/// not time the device was silent.
+const MAX_COUNTED_WAIT: Duration = Duration::from_millis(200);
 /// Longest wait between reopen attempts of a failed device.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -80,21 +87,13 @@ pub struct CaptureSource {
     format: DeviceFormat,
     buffer_ms: u32,
     stream: Option<cpal::Stream>,
-    samples: Consumer<f32>,
-    marks: Consumer<Mark>,
+    queue: CaptureQueue,
     shared: Arc<CaptureShared>,
-    /// Sample frames read since the current stream opened.
-    position: u64,
-    /// Sample frames read before the current stream opened.
-    stream_base: u64,
-    last_mark: Option<Mark>,
-    /// (position counted from the first read, arrival ns) of recent buffers, oldest first.
-    arrivals: std::collections::VecDeque<(u64, u64)>,
-    seen_lost: u64,
-    seen_overruns: u64,
     restarted: bool,
-    /// CLOCK_MONOTONIC ns of the last time samples were available.
-    last_data_ns: u64,
+    /// Waiting since samples were last available, as counted towards [`STALL_TIMEOUT`].
+    waited: Duration,
+    /// CLOCK_MONOTONIC ns of the last look for samples.
+    last_look_ns: u64,
     stop: Arc<AtomicBool>,
 }
 
@@ -149,47 +148,23 @@ impl CaptureSource {
             format,
             buffer_ms: options.buffer_ms,
             stream: Some(stream),
-            samples,
-            marks,
+            queue: CaptureQueue::new(samples, marks, usize::from(format.channels), format.rate),
             shared,
-            position: 0,
-            stream_base: 0,
-            last_mark: None,
-            arrivals: std::collections::VecDeque::with_capacity(ARRIVAL_HISTORY),
-            seen_lost: 0,
-            seen_overruns: 0,
             restarted: false,
-            last_data_ns: clock::monotonic_ns(),
+            waited: Duration::ZERO,
+            last_look_ns: clock::monotonic_ns(),
             stop,
         })
     }
 
-    /// Consumes the marks of buffers starting before `end` (stream position),
-    /// remembering their arrival times.
-    fn drain_marks_before(&mut self, end: u64) {
-        while let Ok(mark) = self.marks.peek() {
-            if mark.position >= end {
-                break;
-            }
-            if self.arrivals.len() == ARRIVAL_HISTORY {
-                self.arrivals.pop_front();
-            }
-            self.arrivals.push_back((self.stream_base + mark.position, mark.arrival_ns));
-            self.last_mark = Some(*mark);
-            let _ = self.marks.pop();
-        }
-    }
-
-    /// CLOCK_MONOTONIC time of the sample frame at `position` in the current stream.
-    fn capture_time_at(&mut self, position: u64) -> u64 {
-        self.drain_marks_before(position + 1);
-        match self.last_mark {
-            Some(mark) => {
-                let offset = (position - mark.position) as f64 * 1e9 / f64::from(self.format.rate);
-                mark.capture_ns + offset as u64
-            }
-            None => clock::monotonic_ns(),
-        }
+    /// Counts the time since the last look towards [`STALL_TIMEOUT`]; true
+    /// once the device has been silent that long.
+    fn stalled(&mut self) -> bool {
+        let now = clock::monotonic_ns();
+        let since_last_look = Duration::from_nanos(now.saturating_sub(self.last_look_ns));
+        self.last_look_ns = now;
+        self.waited += since_last_look.min(MAX_COUNTED_WAIT);
+        self.waited > STALL_TIMEOUT
     }
 
     /// Replaces a failed stream, retrying with backoff until it opens or
@@ -203,12 +178,10 @@ impl CaptureSource {
             match start(&self.device, self.format, self.buffer_ms, &self.shared) {
                 Ok((stream, samples, marks)) => {
                     log::info!("capture device '{}' reopened", self.device.name);
-                    (self.stream, self.samples, self.marks) = (Some(stream), samples, marks);
-                    self.stream_base += self.position;
-                    self.position = 0;
-                    self.last_mark = None;
+                    self.stream = Some(stream);
+                    self.queue.next_stream(samples, marks);
                     self.restarted = true;
-                    self.last_data_ns = clock::monotonic_ns();
+                    (self.waited, self.last_look_ns) = (Duration::ZERO, clock::monotonic_ns());
                     return;
                 }
                 Err(e) => log::warning!(
@@ -275,47 +248,28 @@ impl Source for CaptureSource {
     }
 
     fn arrival_ns(&self, position: u64) -> Option<u64> {
-        self.arrivals.iter().rev().find(|&&(start, _)| start <= position).map(|&(_, ns)| ns)
+        self.queue.arrival_ns(position)
     }
 
     fn read(&mut self, out: &mut [f32]) -> Result<Chunk, EngineError> {
-        let channels = self.channels();
         loop {
             if self.shared.failed.load(Ordering::Acquire) {
                 self.reopen("failed");
-            } else if clock::monotonic_ns() - self.last_data_ns > STALL_TIMEOUT.as_nanos() as u64 {
-                self.reopen("delivered nothing for 2 s");
             }
-            let available = self.samples.slots() / channels * channels;
-            if available > 0 {
-                let n = available.min(out.len() / channels * channels);
-                self.last_data_ns = clock::monotonic_ns();
-                let chunk = self.samples.read_chunk(n).expect("n samples are available");
-                let (first, second) = chunk.as_slices();
-                out[..first.len()].copy_from_slice(first);
-                out[first.len()..n].copy_from_slice(second);
-                chunk.commit_all();
-                let capture_ns = self.capture_time_at(self.position);
-                self.position += (n / channels) as u64;
-                self.drain_marks_before(self.position);
-                let lost = self.shared.lost_frames.load(Ordering::Relaxed);
-                let overruns = self.shared.overruns.load(Ordering::Relaxed);
-                let chunk = Chunk {
-                    frames: n / channels,
-                    restarted: std::mem::take(&mut self.restarted),
-                    lost_frames: lost - self.seen_lost,
-                    overruns: overruns - self.seen_overruns,
-                    capture_ns: Some(capture_ns),
-                };
-                (self.seen_lost, self.seen_overruns) = (lost, overruns);
-                return Ok(chunk);
+            if let Some(chunk) = self.queue.read(out) {
+                (self.waited, self.last_look_ns) = (Duration::ZERO, clock::monotonic_ns());
+                return Ok(Chunk { restarted: std::mem::take(&mut self.restarted), ..chunk });
             }
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(Chunk::default());
             }
+            if self.stalled() {
+                self.reopen("delivered nothing for 2 s");
+                continue;
+            }
             // The callback unparks us after every buffer; the timeout only
             // bounds how late a stop or a failure is noticed.
-            std::thread::park_timeout(Duration::from_millis(100));
+            std::thread::park_timeout(WAIT_SLICE);
         }
     }
 }
