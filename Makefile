@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # feature: it links libpipewire, which `make deps` installs); the demo's has the defaults.
 TEST_FEATURES := --features v2m-engine/pipewire
 
-.PHONY: demo test test-arm64 deps demo-deps models build build-demo bench clean
+.PHONY: demo test test-arm64 test-free-threaded deps demo-deps models build build-demo bench clean
 
 # `make demo` installs only what the demo needs; `make test` adds the tools of the trade.
 demo-deps:
@@ -45,6 +45,11 @@ test: build
 test-arm64: demo-deps
 	scripts/test-arm64.sh
 
+# The Python tests on a free-threaded CPython 3.13 (no GIL), built from Debian's
+# source package when none is installed (6 minutes the first time here).
+test-free-threaded: build
+	scripts/test-free-threaded.sh
+
 # The latency suite (about 10 minutes); bench/engine.py, bench/vad.py and
 # bench/torture.py run on their own.
 bench: build
@@ -52,4 +57,4 @@ bench: build
 
 clean:
 	cargo clean
-	rm -rf .venv models build
+	rm -rf .venv .venv-ft models build

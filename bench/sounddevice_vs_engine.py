@@ -8,8 +8,11 @@ delivery to the Python thread waits for the GIL. Both count what they lose:
 sounddevice's callback overflow flags and the frames that never arrived, the
 engine's lost samples and the reader's dropped frames.
 
-    python sounddevice_vs_engine.py [SECONDS]
-    python sounddevice_vs_engine.py side sd|v2m RING SECONDS python|c-call   (one side)
+    python sounddevice_vs_engine.py [SECONDS] [--free-threaded PYTHON]
+    python sounddevice_vs_engine.py side sd|v2m|v2m-tuned RING SECONDS python|c-call
+
+``--free-threaded`` adds the engine's side once more, run by a free-threaded CPython
+(``make test-free-threaded`` builds one into build/python3.13t): no GIL to wait for.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -127,9 +130,11 @@ def engine_side(ring: str, seconds: float, kind: str, tuned: bool = False) -> Di
         work.join()
         stats = reader.stats()
     expected = int(seconds * RATE / FRAME)
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return {
         "side": "v2m engine + v2m.Reader"
-        + (" (GIL switch 0.5 ms, priority=True)" if tuned else ""),
+        + (" (GIL switch 0.5 ms, priority=True)" if tuned else "")
+        + ("" if gil else f" (free-threaded CPython {sys.version.split()[0]})"),
         "transcriber": kind,
         "expected": expected,
         "received": received,
@@ -150,9 +155,12 @@ def _percentiles(values: np.ndarray) -> Dict[str, float]:
 
 
 def compare(
-    seconds: float, kinds: Tuple[str, ...] = ("python", "c-call")
+    seconds: float,
+    kinds: Tuple[str, ...] = ("python", "c-call"),
+    free_threaded: Optional[str] = None,
 ) -> List[Dict[str, object]]:
-    """Both sides at once on one private PulseAudio source, for each transcriber kind."""
+    """Both sides at once on one private PulseAudio source, for each transcriber kind;
+    with ``free_threaded`` (an interpreter), the engine's side on it too."""
     sys.path.insert(0, str(ROOT / "tests"))
     from pulse_server import PulseServer, tone_file
 
@@ -169,14 +177,16 @@ def compare(
         records: List[Dict[str, object]] = []
         try:
             for kind in kinds:
+                runs = [(sys.executable, which) for which in ("sd", "v2m", "v2m-tuned")]
+                runs += [(free_threaded, "v2m")] if free_threaded else []
                 sides = [
                     subprocess.Popen(
-                        [sys.executable, __file__, "side", which, ring, str(seconds), kind],
-                        env=pulse.env,
+                        [python, __file__, "side", which, ring, str(seconds), kind],
+                        env=dict(pulse.env, PYTHON_GIL="0"),
                         stdout=subprocess.PIPE,
                         text=True,
                     )
-                    for which in ("sd", "v2m", "v2m-tuned")
+                    for python, which in runs
                 ]
                 records += [json.loads(p.communicate(timeout=seconds + 120)[0]) for p in sides]
         finally:
@@ -196,7 +206,15 @@ def main() -> int:
         )
         json.dump(record, sys.stdout)
         return 0
-    print(json.dumps(compare(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0), indent=1))
+    args = sys.argv[1:]
+    free_threaded = None
+    if "--free-threaded" in args:
+        at = args.index("--free-threaded")
+        free_threaded = args[at + 1]
+        del args[at : at + 2]
+    print(
+        json.dumps(compare(float(args[0]) if args else 20.0, free_threaded=free_threaded), indent=1)
+    )
     return 0
 
 

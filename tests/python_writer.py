@@ -157,8 +157,16 @@ class PythonWriter:
     def remove(self) -> None:
         del self.meta, self.samples, self.write_seq, self.futex, self.state
         del self.sample_seq, self.sample_futex
-        self.map.close()
+        try:
+            self.map.close()
+        except BufferError:
+            # A free-threaded CPython frees an array dropped by another thread
+            # than the one that made it later, when that thread runs: the map
+            # closes when its last view goes. The segment and the lock go now
+            # (the map's own copy of the descriptor would hold the lock).
+            pass
         os.unlink(self.path)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
 
     # ---- helpers ------------------------------------------------------------------------
