@@ -1,10 +1,13 @@
-//! Live capture through cpal (ALSA on Linux): the audio callback pushes into
-//! a lock-free SPSC ring, the DSP thread pulls from it here.
+//! Live capture through cpal (ALSA, PulseAudio or PipeWire): the audio callback
+//! pushes into a lock-free SPSC ring, the DSP thread pulls from it here.
 //!
 //! ```text
 //! driver thread:  cpal callback ──CallbackSink──► rtrb<f32> + rtrb<Mark>
-//! DSP thread:     CaptureSource::read ◄────────────┘   (parks until unparked by the callback)
+//! DSP thread:     CaptureSource::read ◄─CaptureQueue─┘   (parks until unparked by the callback)
 //! ```
+//!
+//! `CaptureSource` owns the device's life (open, stall, reopen); `CaptureQueue`
+//! reads what the callback queued, cut at each fault the marks carry.
 
 pub mod callback;
 pub mod devices;
