@@ -57,7 +57,7 @@ if [[ ! -x $VENV/bin/python ]]; then
   "$py" -m venv "$VENV"
 fi
 stamp=$VENV/.v2m-installed
-if [[ ! -f $stamp || requirements-dev.txt -nt $stamp ]]; then
+if [[ ! -f $stamp || $0 -nt $stamp ]]; then
   # What the tests need; the lint tools and the benchmark peers have no free-threaded
   # wheels (mypy, pyzmq, iceoryx2, sounddevice, matplotlib) and are not tested here.
   "$VENV"/bin/pip install -q --disable-pip-version-check numpy pytest rich prometheus-client \

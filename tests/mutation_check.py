@@ -246,8 +246,8 @@ MUTATIONS = [
         "reads not cut at a loss",
         "a lost stretch is flagged on the frame that holds the gap",
         "engine/src/source/capture/queue.rs",
-        "let frames = before_fault.map_or(available, |gap| available.min(gap))",
-        "let frames = before_fault.map_or(available, |_| available)",
+        ".map_or(reach, |at| (at - self.position) as usize);",
+        ".map_or(reach, |_| reach);",
         ["cargo", "test", "--release", "--locked", "-q", "-p", "v2m-engine", "capture::queue"],
     ),
     Mutation(

@@ -5,7 +5,7 @@
 //! rather than as bare counters: samples are lost when the queue is full, so
 //! the gap sits after everything queued, not at the queue's head where a
 //! counter read by the DSP thread would have put it. The DSP thread cuts its
-//! reads at the next fault ([`StreamMarks::next_fault_after`]) so the flag
+//! reads at the next fault ([`StreamMarks::next_fault_within`]) so the flag
 //! lands on the frame that holds the gap.
 
 use std::collections::VecDeque;
@@ -91,9 +91,10 @@ impl StreamMarks {
         }
     }
 
-    /// The position (in the current stream) of the first queued buffer after
-    /// `position` that follows a fault: a read must stop there.
-    pub fn next_fault_after(&mut self, position: u64) -> Option<u64> {
+    /// The position (in the current stream) of the first queued buffer in
+    /// `position + 1 .. end` that follows a fault: a read must stop there.
+    /// Marks are in stream order, so only those up to `end` are looked at.
+    pub fn next_fault_within(&mut self, position: u64, end: u64) -> Option<u64> {
         let queued = self.marks.slots();
         let chunk = self.marks.read_chunk(queued).ok()?;
         let (first, second) = chunk.as_slices();
@@ -101,6 +102,7 @@ impl StreamMarks {
         first
             .iter()
             .chain(second)
+            .take_while(|mark| mark.position < end)
             .find(|mark| mark.position > position && (mark.lost_before > 0 || mark.overruns_before > 0))
             .map(|mark| mark.position)
     }
@@ -141,17 +143,18 @@ mod tests {
     #[test]
     fn a_fault_is_found_where_it_happened_not_where_reading_is() {
         let mut m = marks(&[mark(0, 0, 0), mark(100, 0, 0), mark(200, 7, 0), mark(300, 0, 1)]);
-        assert_eq!(m.next_fault_after(0), Some(200));
+        assert_eq!(m.next_fault_within(0, 200), None, "a read of 200 frames ends before it");
+        assert_eq!(m.next_fault_within(0, 201), Some(200));
         assert_eq!(m.capture_time_at(0), 1_000_000);
         assert_eq!(m.take_faults(), Faults::default(), "nothing was lost before frame 0");
         m.drain_before(200);
         assert_eq!(m.take_faults(), Faults::default(), "nor before frame 200");
-        assert_eq!(m.next_fault_after(200), Some(300));
+        assert_eq!(m.next_fault_within(200, u64::MAX), Some(300));
         assert_eq!(m.capture_time_at(200), 1_000_200);
         assert_eq!(m.take_faults(), Faults { lost_frames: 7, overruns: 0 });
         assert_eq!(m.capture_time_at(300), 1_000_300);
         assert_eq!(m.take_faults(), Faults { lost_frames: 0, overruns: 1 });
-        assert_eq!(m.next_fault_after(300), None);
+        assert_eq!(m.next_fault_within(300, u64::MAX), None);
     }
 
     #[test]

@@ -160,6 +160,11 @@ impl CaptureSource {
         })
     }
 
+    /// The device delivered: the stall count starts again.
+    fn heard_from_device(&mut self) {
+        (self.waited, self.last_look_ns) = (Duration::ZERO, clock::monotonic_ns());
+    }
+
     /// Counts the time since the last look towards [`STALL_TIMEOUT`]; true
     /// once the device has been silent that long.
     fn stalled(&mut self) -> bool {
@@ -184,7 +189,7 @@ impl CaptureSource {
                     self.stream = Some(stream);
                     self.queue.next_stream(samples, marks);
                     self.restarted = true;
-                    (self.waited, self.last_look_ns) = (Duration::ZERO, clock::monotonic_ns());
+                    self.heard_from_device();
                     return;
                 }
                 Err(e) => log::warning!(
@@ -260,7 +265,7 @@ impl Source for CaptureSource {
                 self.reopen("failed");
             }
             if let Some(chunk) = self.queue.read(out) {
-                (self.waited, self.last_look_ns) = (Duration::ZERO, clock::monotonic_ns());
+                self.heard_from_device();
                 return Ok(Chunk { restarted: std::mem::take(&mut self.restarted), ..chunk });
             }
             if self.stop.load(Ordering::Relaxed) {

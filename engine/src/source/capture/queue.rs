@@ -39,9 +39,13 @@ impl CaptureQueue {
         }
         let capture_ns = self.marks.capture_time_at(self.position);
         let faults = self.marks.take_faults();
+        let reach = available.min(out.len() / channels);
         // Stop before the next gap, so that its flag lands on the frame that holds it.
-        let before_fault = self.marks.next_fault_after(self.position).map(|at| (at - self.position) as usize);
-        let frames = before_fault.map_or(available, |gap| available.min(gap)).min(out.len() / channels);
+        let end = self.position + reach as u64;
+        let frames = self
+            .marks
+            .next_fault_within(self.position, end)
+            .map_or(reach, |at| (at - self.position) as usize);
         let n = frames * channels;
         let chunk = self.samples.read_chunk(n).expect("n samples are available");
         let (first, second) = chunk.as_slices();
