@@ -87,8 +87,60 @@ def test_a_discontinuity_cuts_the_speech_and_nothing_is_joined_across_it(
     probs = probabilities((20, QUIET), (40, SPEECH), (40, QUIET))
     utterances = cut(writer, probs, flags={40: v2m.FLAG_DISCONTINUITY})
     # Cut at frame 40 without trailing pad; the speech after it starts a new
-    # utterance whose leading pad does not reach back across the gap.
-    assert spans(utterances) == [(10, 40, False), (40, 70, True)]
+    # utterance whose leading pad does not reach back across the gap, so it lacks
+    # audio the stream had (its pad, perhaps its first word): incomplete too.
+    assert spans(utterances) == [(10, 40, False), (40, 70, False)]
+
+
+def test_speech_well_after_a_gap_keeps_its_whole_pad_and_is_complete(
+    writer: PythonWriter,
+) -> None:
+    # The first speech has ended (by 76) when the gap comes at 80; the second starts at
+    # 90, its whole 10-frame pad after the gap.
+    probs = probabilities((20, QUIET), (40, SPEECH), (30, QUIET), (20, SPEECH), (40, QUIET))
+    utterances = cut(writer, probs, flags={80: v2m.FLAG_DISCONTINUITY})
+    assert spans(utterances) == [(10, 70, True), (80, 120, True)]
+
+
+def test_a_gap_inside_the_trailing_pad_makes_the_utterance_incomplete(
+    writer: PythonWriter,
+) -> None:
+    # With 100 ms of silence the speech has ended by frame 44 and its pad would run to
+    # 50; a gap at 45 cuts the pad short: the audio it should hold is missing.
+    probs = probabilities((20, QUIET), (20, SPEECH), (60, QUIET))
+    utterances = cut(writer, probs, flags={45: v2m.FLAG_DISCONTINUITY}, min_silence_ms=100)
+    assert spans(utterances) == [(10, 45, False)]
+
+
+def attach_mid_speech(writer: PythonWriter, attach_at: int, speech: int) -> List[v2m.Utterance]:
+    """``speech`` frames of speech from frame 20; a reader attaches (``start="latest"``)
+    at ``attach_at`` and reads to the end."""
+    probs = probabilities((20, QUIET), (speech, SPEECH), (40, QUIET))
+    name = writer.path.rsplit("v2m-", 1)[1]
+    for i in range(attach_at):
+        writer.publish(i, vad_prob=probs[i])
+    with v2m.Reader(name, start="latest") as reader:
+        assert reader.start_index == attach_at
+        for i in range(attach_at, len(probs)):
+            writer.publish(i, vad_prob=probs[i])
+        writer.close()
+        return list(reader.utterances())
+
+
+def test_a_reader_attaching_mid_speech_gets_the_speech_from_its_start(
+    writer: PythonWriter,
+) -> None:
+    (u,) = attach_mid_speech(writer, 35, speech=40)
+    assert spans([u]) == [(10, 70, True)], "the start and pre-roll come from the history"
+
+
+def test_speech_begun_before_the_oldest_frame_in_the_ring_is_incomplete(
+    writer: PythonWriter,
+) -> None:
+    # 9.6 s of speech from frame 20; the 256-slot ring holds frames 104..359 when the
+    # iteration begins: speech was already under way at its oldest frame.
+    (u,) = attach_mid_speech(writer, 290, speech=300)
+    assert (u.first_index, u.first_index + u.frames, u.complete) == (104, 330, False)
 
 
 def test_a_discontinuity_shortens_the_trailing_pad_of_ended_speech(

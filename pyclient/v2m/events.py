@@ -69,6 +69,8 @@ class _Frames(Protocol):
     @property
     def default_threshold(self) -> float: ...
 
+    def keep_from(self, index: Optional[int]) -> None: ...
+
 
 def vad_events(reader: _Frames, **options: Unpack[VadEventOptions]) -> Iterator[VadEvent]:
     """The events of ``reader``'s frames (see :meth:`v2m.Reader.vad_events`)."""
@@ -85,7 +87,8 @@ def vad_events(reader: _Frames, **options: Unpack[VadEventOptions]) -> Iterator[
     rate, size = reader.sample_rate, reader.frame_samples
     pad = int(rate * o["speech_pad_ms"] / 1000)
     min_silence = rate * o["min_silence_ms"] / 1000
-    triggered, temp_end = False, 0
+    pad_frames = -(-pad // size)
+    triggered, temp_end, speech_from = False, 0, 0
 
     def event(kind: str, sample: int, frame: Frame) -> VadEvent:
         sample = max(0, sample)
@@ -102,10 +105,18 @@ def vad_events(reader: _Frames, **options: Unpack[VadEventOptions]) -> Iterator[
             temp_end = 0
         if p >= thr and not triggered:
             triggered = True
-            yield event("start", end_of_frame - pad - size, frame)
+            start = event("start", end_of_frame - pad - size, frame)
+            speech_from = start.sample // size
+            yield start
         elif p < neg and triggered:
             if not temp_end:
                 temp_end = end_of_frame
             if end_of_frame - temp_end >= min_silence:
+                # Until the loop asks for the next event, the speech's frames stay:
+                # a consumer may take them with reader.window().
                 yield event("end", temp_end + pad - size, frame)
                 triggered, temp_end = False, 0
+        # A pacing reader keeps the speech under way, or the pre-roll of speech that
+        # may start with the next frame, from being overwritten.
+        reader.keep_from(speech_from if triggered else max(0, frame.index + 1 - pad_frames))
+    reader.keep_from(None)

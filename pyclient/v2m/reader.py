@@ -145,6 +145,8 @@ class Reader:
     ) -> None:
         self._ring: Optional[RingMapping] = None
         self._cursor: Optional[Cursor] = None
+        self._keep: Optional[int] = None  # keep_from()'s index
+        self._hold_clamped = False  # said once that a hold outgrew the ring
         self._fence = reader_fence()
         if start not in ("latest", "oldest"):
             raise ValueError(f"start must be 'latest' or 'oldest', not {start!r}")
@@ -256,6 +258,36 @@ class Reader:
         """Index of the frame the next read returns."""
         return self._next
 
+    def keep_from(self, index: Optional[int]) -> None:
+        """Keeps frames from ``index`` on in the ring, for a reader opened with
+        ``pace=True`` on an engine run with ``--pace-to-readers``: the engine does not
+        overwrite them until ``keep_from`` is called again with a later index (or None,
+        back to keeping only the frame last returned). A frame already overwritten is
+        not brought back, and a hold never stops the engine from publishing the frame
+        this reader waits for: on a ring too small for it, the oldest held frames go
+        (and are counted lost by whoever peeks them). No effect without ``pace``."""
+        self._keep = index
+        if self._cursor is not None:
+            self._hold()
+
+    def _hold(self) -> None:
+        """Tells the engine the oldest frame this reader still needs: the one it last
+        returned, or :meth:`keep_from`'s if older, but never so old that the engine
+        could not publish the frame after it (the ring would then stall)."""
+        assert self._cursor is not None
+        needed = self._next - 1 if self._keep is None else min(self._keep, self._next - 1)
+        lowest = self._next + 1 - self.slots
+        if needed < lowest and not self._hold_clamped:
+            self._hold_clamped = True
+            LOG.warning(
+                "ring %r: keeping frames from %d needs more than the ring's %d slots; the "
+                "oldest go (start the engine with more --slots)",
+                self.name,
+                needed,
+                self.slots,
+            )
+        self._cursor.need(max(needed, lowest, 0))
+
     def writer_alive(self) -> bool:
         """True while the engine process holds the ring."""
         return self._mapped().writer_alive()
@@ -338,7 +370,7 @@ class Reader:
                         landed = frame.samples_ns if frame.vad_pending else frame.publish_ns
                         self._waker.observe(landed, frame.discontinuity, time.monotonic_ns())
                     if self._cursor is not None:
-                        self._cursor.need(index)  # the frame just handed out stays valid
+                        self._hold()
                     return frame
                 self.dropped += 1
                 continue
@@ -661,6 +693,7 @@ class Reader:
         self._next = self.start_index = max(0, int(ring.seq[0]) - self.slots)
         if self._waker is not None:
             self._waker.reset()
+        self._keep = None  # the frames it held are the old engine's
         if self.pace:
             self._cursor = Cursor(self.name, self.generation, self._next)
         self._gap = True

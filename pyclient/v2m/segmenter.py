@@ -26,7 +26,10 @@ class Span:
     first: int
     end: int
     complete: bool
-    """False when cut by the length limit, a discontinuity or the end of the stream."""
+    """False when cut by the length limit, a discontinuity or the end of the stream, or
+    when a pad is short because audio is missing there (a gap, or history before the
+    first frame seen): True only when the speech and both pads are as the stream had
+    them."""
 
 
 @dataclass
@@ -70,6 +73,9 @@ class Segmenter:
         # Frames before this are off limits: they belong to the previous
         # segment, or lie before a discontinuity.
         self._floor = 0
+        # The floor is a gap (a discontinuity, or a past this segmenter never saw):
+        # speech or a pad reaching it may have begun before it.
+        self._floor_is_gap = False
         self._last = -1
 
     @classmethod
@@ -102,6 +108,25 @@ class Segmenter:
             min_pause=max(1, math.ceil(SPLIT_PAUSE_MS / frame_ms)),
         )
 
+    def begin_at(self, index: int) -> None:
+        """The stream is seen from frame ``index`` on; before it (unless it is the
+        stream's first frame, 0) there was audio this segmenter never saw."""
+        self._floor, self._floor_is_gap, self._last = index, index > 0, index - 1
+
+    def oldest_needed(self) -> int:
+        """The oldest frame a segment not yet handed out may still take: the start of
+        the pending or current speech's leading pad, or the pre-roll a speech starting
+        at the next frame would take."""
+        if self._pending is not None:
+            return self._lead(self._pending.start, self._pending.continues)
+        if self._start is not None:
+            return self._lead(self._start, self._continued)
+        return self._lead(self._last + 1, False)
+
+    def _lead(self, start: int, continues: bool) -> int:
+        """The first frame of the leading pad of speech starting at ``start``."""
+        return self._floor if continues else max(start - self.pad, self._floor)
+
     @property
     def speaking(self) -> bool:
         """Speech is in progress (it may still turn out too short to keep)."""
@@ -117,13 +142,13 @@ class Segmenter:
         if discontinuity:
             # Audio before this frame is missing: nothing is joined across the gap.
             if self._pending is not None:
-                out.append(self._emit(self._pending, limit=index))
+                out.append(self._emit(self._pending, limit=index, gap=True))
             if self._start is not None:
                 cut = self._heard_so_far(index)
                 if cut is not None:
-                    out.append(self._emit(cut, limit=index))
+                    out.append(self._emit(cut, limit=index, gap=True))
                 self._reset()
-            self._floor = max(self._floor, index)
+            self._floor, self._floor_is_gap = max(self._floor, index), True
         p = probability
         start = self._start
         if start is None:
@@ -184,15 +209,22 @@ class Segmenter:
             return _Speech(start, speech_end, complete=False, continues=self._continued)
         return None
 
-    def _emit(self, speech: _Speech, limit: float = math.inf) -> Span:
+    def _emit(self, speech: _Speech, limit: float = math.inf, gap: bool = False) -> Span:
         """The span of ``speech`` with its pads; the trailing pad stops at ``limit``
-        (the next speech's share of the gap, or a discontinuity) and at the newest frame."""
+        (the next speech's share of the silence, or a discontinuity: ``gap``) and at the
+        newest frame. A pad cut short by missing audio makes the span incomplete."""
         if speech is self._pending:
             self._pending = None
-        before = self._floor if speech.continues else max(speech.start - self.pad, self._floor)
+        before = self._lead(speech.start, speech.continues)
         after = int(min(speech.end + self.pad, limit, self._last + 1))
-        self._floor = after
-        return Span(before, after, speech.complete)
+        lead_missing = (
+            not speech.continues
+            and self._floor_is_gap
+            and speech.start - max(self.pad, 1) < self._floor
+        )
+        trail_missing = gap and after < speech.end + self.pad
+        self._floor, self._floor_is_gap = after, False
+        return Span(before, after, speech.complete and not lead_missing and not trail_missing)
 
 
 def _shared(end: int, next_start: int) -> int:

@@ -68,6 +68,11 @@ class FrameSource(Protocol):
     @property
     def sample_rate(self) -> int: ...
 
+    @property
+    def next_index(self) -> int: ...
+
+    def keep_from(self, index: Optional[int]) -> None: ...
+
     def peek(self, index: int) -> Optional[Frame]: ...
 
     def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]: ...
@@ -98,7 +103,10 @@ class Utterance:
         Frames inside it that were lost (overwritten before they could be read); their
         samples are zeros in ``audio``.
     complete
-        False when cut by ``max_utterance_s``, a discontinuity, or the ring closing.
+        True only when ``audio`` holds the speech and both pads exactly as the stream had
+        them. False when cut by ``max_utterance_s``, a discontinuity or the ring closing,
+        when a frame was lost (``dropped > 0``), or when a pad reaches audio the reader
+        never saw (speech already under way when it attached, or a gap).
     """
 
     audio: npt.NDArray[np.float32]
@@ -164,11 +172,40 @@ def _segments(reader: FrameSource, o: UtteranceOptions) -> Iterator[Utterance]:
         o["speech_pad_ms"],
         o["max_utterance_s"],
     )
+    gap = _catch_up(reader, segmenter)
+    # A pacing reader keeps every frame a segment may still take (its pre-roll, the
+    # speech under way, the utterance just handed out until the loop asks for the
+    # next): the engine does not overwrite them. No effect on other readers.
+    reader.keep_from(segmenter.oldest_needed())
     for frame in reader:
-        for span in segmenter.feed(frame.index, frame.vad_prob, frame.discontinuity):
+        for span in segmenter.feed(frame.index, frame.vad_prob, gap or frame.discontinuity):
             yield _build(reader, span.first, span.end, span.complete)
+        gap = False
+        reader.keep_from(segmenter.oldest_needed())
     for span in segmenter.finish():
         yield _build(reader, span.first, span.end, span.complete)
+    reader.keep_from(None)
+
+
+def _catch_up(reader: FrameSource, segmenter: Segmenter) -> bool:
+    """Feeds ``segmenter`` the ring's history before the reader's next frame, so speech
+    already under way when the reader attached keeps its true start and pre-roll (what
+    ended before then is not handed out). Speech that began before the oldest frame
+    still in the ring is marked incomplete. True if the history's last frames were
+    lost (the next frame follows a gap)."""
+    first = reader.next_index
+    horizon = min(reader.slots, segmenter.max_frames + segmenter.min_silence + segmenter.pad)
+    index = max(0, first - horizon, reader.write_seq - reader.slots)
+    segmenter.begin_at(index)
+    gap = False
+    for index in range(index, first):
+        frame = reader.peek(index)
+        if frame is None:  # overwritten meanwhile: the audio before the next one is unknown
+            gap = True
+            continue
+        segmenter.feed(index, frame.vad_prob, gap or frame.discontinuity)
+        gap = False
+    return gap
 
 
 def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utterance:
@@ -192,6 +229,7 @@ def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utteran
                     audio[k * size : (k + 1) * size] = 0
                     frames[k] = None
     dropped = sum(f is None for f in frames)
+    complete = complete and dropped == 0
     known = next((f for f in frames if f is not None), None)
     frame_ns = round(reader.frame_duration * 1e9)
     start_ns = 0 if known is None else known.capture_ns - (known.index - first) * frame_ns
