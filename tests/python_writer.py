@@ -24,6 +24,19 @@ from v2m import layout, syscalls
 _FUTEX_WAKE = 1
 
 
+def hold_write_lock(fd: int) -> None:
+    """Takes the writer's liveness lock (LAYOUT.md §1) on ``fd``, open read-write."""
+    lock = struct.pack("hh4xqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)
+
+
+def release_write_lock(fd: int) -> None:
+    """Lets go of :func:`hold_write_lock`'s lock."""
+    fcntl.fcntl(
+        fd, fcntl.F_OFD_SETLK, struct.pack("hh4xqqi4x", fcntl.F_UNLCK, os.SEEK_SET, 0, 0, 0)
+    )
+
+
 class PythonWriter:
     """One ring of ``slots`` frames of ``frame`` samples at ``rate``, owned by this process."""
 
@@ -44,6 +57,7 @@ class PythonWriter:
         struct.pack_into("<I", header, layout.HEADER_FIELDS["writer_pid"][0], os.getpid())
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
+        hold_write_lock(self.fd)
         os.ftruncate(self.fd, size)
         os.pwrite(self.fd, bytes(header), 0)
         self.map = mmap.mmap(self.fd, size)
@@ -167,6 +181,7 @@ class PythonWriter:
             pass
         os.unlink(self.path)
         fcntl.flock(self.fd, fcntl.LOCK_UN)
+        release_write_lock(self.fd)  # the map's duplicate shares this open file
         os.close(self.fd)
 
     # ---- helpers ------------------------------------------------------------------------

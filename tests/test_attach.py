@@ -9,7 +9,7 @@ import threading
 
 import v2m
 from conftest import Engines
-from python_writer import PythonWriter
+from python_writer import PythonWriter, release_write_lock
 from v2m import layout
 
 
@@ -27,9 +27,12 @@ def test_a_reader_racing_the_engine_start_never_sees_a_partial_header(
 
 
 def test_a_stale_ring_being_removed_is_not_taken_for_a_live_one(ring_name: str) -> None:
-    # A ring whose engine is gone, locked by a new engine that is removing it (played by
-    # this process: it holds the lock, waits a moment, unlinks, and publishes its own).
+    # A layout-1.2 ring whose engine is gone, flock-ed by a 1.2 engine that is removing
+    # it (played by this process: it holds the flock, waits a moment, unlinks, and
+    # publishes its own). Since 1.3 removers never lock the ring they remove.
     stale = PythonWriter(ring_name)
+    release_write_lock(stale.fd)
+    struct.pack_into("<H", stale.map, layout.HEADER_FIELDS["version_minor"][0], 2)
     dead_pid = subprocess.Popen(["true"])
     dead_pid.wait()
     struct.pack_into("<I", stale.map, layout.HEADER_FIELDS["writer_pid"][0], dead_pid.pid)

@@ -139,7 +139,7 @@ def test_a_fifo_given_as_a_file_source_is_refused_without_hanging(
 def test_another_users_file_is_neither_removed_nor_trusted(
     squatted: Path, ring_name: str, real_segment: bytes
 ) -> None:
-    # A forged, running ring of another user, kept "alive" by its lock.
+    # A forged, running ring of another user, kept "alive" by its write lock.
     forged = bytearray(real_segment)
     struct.pack_into("<I", forged, layout.HEADER_FIELDS["state"][0], layout.STATE_RUNNING)
     squatted.write_bytes(bytes(forged))
@@ -148,14 +148,16 @@ def test_another_users_file_is_neither_removed_nor_trusted(
         [
             PYTHON,
             "-c",
-            "import fcntl, sys, time\n"
-            f"f = open({str(squatted)!r}, 'rb')\n"
-            "fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "import os, sys, time\n"
+            "from python_writer import hold_write_lock\n"
+            f"f = open({str(squatted)!r}, 'r+b')\n"
+            "hold_write_lock(f.fileno())\n"
             "print('locked', flush=True)\n"
             "time.sleep(60)\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).parent,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -207,13 +209,18 @@ def test_a_consistent_header_with_absurd_geometry_is_refused_before_mapping(
         v2m.Reader(ring_name)
 
 
-def _locked_exclusively(fd: int) -> bool:
-    """True while someone holds an exclusive lock on the open file ``fd``."""
+def _locked_exclusively(path: Path) -> bool:
+    """True while someone holds an exclusive ``flock`` on the file at ``path``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
-    fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
     return False
 
 
@@ -225,9 +232,9 @@ def test_two_engines_racing_for_a_stale_ring_never_delete_each_others_ring(
     wait_for(lambda: ring_file(ring_name).exists(), what="the first ring")
     first.kill()
     first.wait()
-    stale = os.open(ring_file(ring_name), os.O_RDONLY)  # that very file, whatever the name becomes
+    removal_lock = Path(f"/dev/shm/.v2m-{ring_name}.lock")
     # Engine A decides the ring is stale and is held just before removing it (for 1 s,
-    # well inside the 3 s an engine waits for a stale ring someone else holds) ...
+    # well inside the 3 s an engine waits for another engine's removal lock) ...
     a = subprocess.Popen(
         [str(ENGINE), "run", "--name", ring_name, "--source", "silence", "--vad", "off"],
         env=dict(os.environ, V2M_TEST_PAUSE_BEFORE_STALE_UNLINK_MS="1000"),
@@ -235,16 +242,13 @@ def test_two_engines_racing_for_a_stale_ring_never_delete_each_others_ring(
         text=True,
     )
     engines.procs.append(a)  # type: ignore[arg-type]
-    try:
-        # A decides under the stale ring's exclusive lock (an engine that decided
-        # without it fails here). A busy machine may take a while to start A.
-        wait_for(
-            lambda: _locked_exclusively(stale),
-            timeout=10,
-            what="engine A to hold the stale ring's lock while it decides to remove it",
-        )
-    finally:
-        os.close(stale)
+    # A removes under the name's removal lock (an engine that removed without it
+    # fails here). A busy machine may take a while to start A.
+    wait_for(
+        lambda: _locked_exclusively(removal_lock),
+        timeout=10,
+        what="engine A to hold the removal lock while it removes the stale ring",
+    )
     b = subprocess.Popen(
         [str(ENGINE), "run", "--name", ring_name, "--source", "silence", "--vad", "off"],
         stderr=subprocess.PIPE,
@@ -266,6 +270,7 @@ def test_two_engines_racing_for_a_stale_ring_never_delete_each_others_ring(
     with v2m.Reader(ring_name, wait=5) as reader:
         assert reader.info.writer_pid == winner.pid, "the ring at the name is the winner's"
         assert reader.read(timeout=5) is not None
+    assert not removal_lock.exists(), "the removal lock is not left behind"
 
 
 def test_a_reattaching_reader_follows_an_engine_with_fewer_slots(ring_name: str) -> None:

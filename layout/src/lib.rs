@@ -51,7 +51,7 @@ pub const MAGIC: [u8; 8] = *b"V2MRING\0";
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor layout version: newer minors only add fields in reserved space and
 /// new flag bits, so a reader accepts any minor of its major.
-pub const VERSION_MINOR: u16 = 2;
+pub const VERSION_MINOR: u16 = 3;
 /// Bytes of header this version defines and writes.
 pub const HEADER_SIZE: usize = 4096;
 /// Bytes of the header a version-1.0 reader needs to read (everything past

@@ -58,7 +58,7 @@ def ring_status(name: str) -> RingStatus:
         state_code = int(layout.read_field(head, "state"))
         write_seq = int(layout.read_field(head, "write_seq"))
         created = int(layout.read_field(head, "created_mono_ns"))
-        alive = writer_alive(fd)
+        alive = writer_alive(fd, info.version)
         uid = _os.fstat(fd).st_uid
     except (V2MError, OSError) as e:
         return RingStatus(name, path, "unreadable", error=str(e))

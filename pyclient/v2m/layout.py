@@ -19,7 +19,7 @@ Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
 
 MAGIC = b"V2MRING\x00"
 VERSION_MAJOR = 1
-VERSION_MINOR = 2
+VERSION_MINOR = 3
 HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
 HEADER_DEFINED = 640

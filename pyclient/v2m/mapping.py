@@ -214,8 +214,8 @@ class RingMapping:
         return {name: int(layout.read_field(self._map, name)) for name in layout.STATS_FIELDS}
 
     def writer_alive(self) -> bool:
-        """True while the engine holds the segment's lock."""
-        return writer_alive(self.fd)
+        """True while the engine holds the segment's liveness lock."""
+        return writer_alive(self.fd, self.info.version)
 
     def close(self) -> None:
         """Drops this object's views and unmaps (unless frames still view the memory)."""

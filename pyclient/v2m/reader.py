@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple, Type
 import numpy as np
 import numpy.typing as npt
 
-from . import aio, events, layout, utterances
+from . import aio, checks, events, layout, utterances
 from .errors import NotFound, WriterGone
 from .frame import Frame
 from .liveness import engine_alive
@@ -49,6 +49,8 @@ def ring_path(name: str) -> str:
     >>> ring_path("default")
     '/dev/shm/v2m-default'
     """
+    if not isinstance(name, str):
+        raise TypeError(f"the ring name must be a str, not {type(name).__name__} {name!r}")
     if not _NAME.fullmatch(name):
         raise ValueError(
             f"ring name {name!r} must be 1-64 characters of letters, digits, '.', '_' "
@@ -145,13 +147,22 @@ class Reader:
     ) -> None:
         self._ring: Optional[RingMapping] = None
         self._cursor: Optional[Cursor] = None
+        checks.one_of("start", start, ("latest", "oldest"))
+        checks.one_of("wake", wake, WAKES)
+        checks.number("wait", wait, unit="seconds", low=0, infinite=True)
+        for option, value in (
+            ("copy", copy),
+            ("reattach", reattach),
+            ("pace", pace),
+            ("wait_for_vad", wait_for_vad),
+            ("priority", priority),
+        ):
+            checks.flag(option, value)
+        if owner is not None:
+            checks.integer("owner", owner, low=0)
         self._keep: Optional[int] = None  # keep_from()'s index
         self._hold_clamped = False  # said once that a hold outgrew the ring
         self._fence = reader_fence()
-        if start not in ("latest", "oldest"):
-            raise ValueError(f"start must be 'latest' or 'oldest', not {start!r}")
-        if wake not in WAKES:
-            raise ValueError(f"wake must be one of {', '.join(WAKES)}, not {wake!r}")
         self.wake = wake
         self.wait_for_vad = wait_for_vad
         self._raise_priority = priority
@@ -327,6 +338,8 @@ class Reader:
         Returns None on timeout or when the ring has closed and every frame was
         read; :attr:`ended` tells the two apart.
         """
+        if timeout is not None:
+            checks.number("timeout", timeout, unit="seconds", low=0, infinite=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._raise_priority:
             self._raise_priority = False
@@ -543,10 +556,9 @@ class Reader:
         self._need_vad("vad_events()")
         return events.vad_events(self, **options)
 
-    async def avad_events(self, **options: Unpack[VadEventOptions]) -> AsyncIterator[VadEvent]:
+    def avad_events(self, **options: Unpack[VadEventOptions]) -> AsyncIterator[VadEvent]:
         """:meth:`vad_events` for asyncio apps."""
-        async for event in aio.iterate(self.vad_events(**options)):
-            yield event
+        return aio.iterate(self.vad_events(**options))
 
     @property
     def default_threshold(self) -> float:
@@ -569,7 +581,7 @@ class Reader:
     def autterances(self, **options: Unpack[UtteranceOptions]) -> AsyncIterator[Utterance]:
         """``async for u in reader.autterances()``: :meth:`utterances` for asyncio apps."""
         self._need_vad("autterances()")
-        return aio.utterances(self, **options)
+        return aio.iterate(utterances.utterances(self, **options))
 
     def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]:
         """One zero-copy, read-only view of ``count`` consecutive frames' samples.
@@ -708,7 +720,7 @@ class Reader:
         # engine_alive, not writer_alive: a stale ring's lock may be a new engine's,
         # held while it removes that ring.
         return state == layout.STATE_CLOSED or engine_alive(
-            ring.fd, ring.info.writer_pid, REMOVER_GRACE_S
+            ring.fd, ring.info.version, ring.info.writer_pid, REMOVER_GRACE_S
         )
 
     def _check_ready(self, ring: RingMapping) -> None:

@@ -8,7 +8,7 @@ use v2m_layout::{HeaderInfo, HEADER_USED, STATE_CLOSED, STATE_RUNNING};
 
 use super::output;
 use crate::error::EngineError;
-use crate::shm::inspect::{my_uid, open_ring_file, owner_alive};
+use crate::shm::inspect::{my_uid, open_ring_file};
 use crate::shm::name::{init_file_pid, RingName, INIT_PREFIX, INIT_SUFFIX, SHM_DIR};
 use crate::shm::stale;
 
@@ -115,7 +115,7 @@ fn ring_entry(name: &str) -> Entry {
         Some(Err(e)) => return in_the_way(e.to_string()),
         None => return in_the_way("unreadable".into()),
     };
-    let alive = owner_alive(&ring.file).unwrap_or(false);
+    let alive = ring.writer_alive().unwrap_or(false);
     let state = match (info.state, alive) {
         (STATE_CLOSED, _) => "closed",
         (_, false) => "stale",

@@ -13,7 +13,7 @@ use v2m_layout::{HeaderInfo, HEADER_USED, STATE_CLOSED, STATE_RUNNING};
 use super::output;
 use crate::clock;
 use crate::error::EngineError;
-use crate::shm::inspect::{open_ring_file, owner_alive};
+use crate::shm::inspect::open_ring_file;
 use crate::shm::RingName;
 
 /// What `status` shows of one ring, read once.
@@ -32,7 +32,7 @@ impl Snapshot {
         ring.file.read_exact_at(&mut bytes, 0).map_err(|e| EngineError::system("reading the header", e))?;
         let info = HeaderInfo::parse(&bytes, ring.len)
             .map_err(|error| EngineError::Layout { name: name.as_str().into(), error })?;
-        Ok(Snapshot { info, uid: ring.uid, alive: owner_alive(&ring.file)? })
+        Ok(Snapshot { info, uid: ring.uid, alive: ring.writer_alive()? })
     }
 
     /// `running`, `closed`, `starting`, or `stale` (its engine died without closing it).

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::inspect::{my_uid, owner_alive, still_names};
+use super::inspect::{flock_held, my_uid, still_names};
 use super::name::{RingName, SHM_DIR};
 use crate::clock;
 use crate::log;
@@ -82,7 +82,7 @@ impl PacingReaders {
             let readable = file.read_exact_at(&mut record, 0).is_ok()
                 && record[..8] == CURSOR_MAGIC
                 && u64::from_le_bytes(record[8..16].try_into().expect("8 bytes")) == generation;
-            if !readable || !owner_alive(file).unwrap_or(false) {
+            if !readable || !flock_held(file).unwrap_or(false) {
                 // A reader that died (or another ring's): its file goes.
                 if still_names(path, file) {
                     let _ = std::fs::remove_file(path);

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
+use super::writer_lock;
 use crate::error::EngineError;
 
 /// A regular file that starts with the v2m magic, open read-only.
@@ -22,6 +23,31 @@ pub struct RingFile {
     pub len: u64,
     /// Its owner.
     pub uid: u32,
+    /// The layout minor version its header records (its writer's liveness lock
+    /// depends on it).
+    pub minor: u16,
+}
+
+impl RingFile {
+    /// Whether the ring's engine is alive: it holds the write lock (layout 1.3 on),
+    /// or the exclusive `flock` (engines of layouts 1.0–1.2).
+    pub fn writer_alive(&self) -> Result<bool, EngineError> {
+        if self.minor >= writer_lock::SINCE_MINOR {
+            return writer_lock::held(&self.file)
+                .map_err(|e| EngineError::system("testing the ring's write lock", e));
+        }
+        flock_held(&self.file)
+    }
+
+    /// The `state` field of the header (`STATE_*`); closed if it cannot be read.
+    pub fn state(&self) -> u32 {
+        let mut state = [0u8; 4];
+        let offset = std::mem::offset_of!(v2m_layout::Header, state) as u64;
+        match self.file.read_exact_at(&mut state, offset) {
+            Ok(()) => u32::from_le_bytes(state),
+            Err(_) => v2m_layout::STATE_CLOSED,
+        }
+    }
 }
 
 /// Opens what is at `path` as a ring file; `Ok(None)` if nothing is there.
@@ -71,12 +97,13 @@ pub fn open_ring_file(path: &Path, owner: Option<u32>) -> Result<Option<RingFile
             return Err(in_the_way(format!("belongs to uid {}, not to this engine's uid {uid}", meta.uid())));
         }
     }
-    let mut magic = [0u8; 8];
-    let has_magic = file.read_exact_at(&mut magic, 0).is_ok() && magic == v2m_layout::MAGIC;
+    let mut identity = [0u8; 12]; // magic, major, minor
+    let has_magic = file.read_exact_at(&mut identity, 0).is_ok() && identity[..8] == v2m_layout::MAGIC;
     if !has_magic {
         return Err(in_the_way("is not a v2m ring (it does not start with the ring's magic)".into()));
     }
-    Ok(Some(RingFile { file, len: meta.len(), uid: meta.uid() }))
+    let minor = u16::from_le_bytes([identity[10], identity[11]]);
+    Ok(Some(RingFile { file, len: meta.len(), uid: meta.uid(), minor }))
 }
 
 /// This process's effective uid.
@@ -84,9 +111,10 @@ pub fn my_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
-/// Whether a process holds the file's exclusive lock, tested with a
-/// non-blocking *shared* lock so concurrent testers never fail each other.
-pub fn owner_alive(file: &File) -> Result<bool, EngineError> {
+/// Whether a process holds the file's exclusive `flock`, tested with a
+/// non-blocking *shared* lock so concurrent testers never fail each other: the
+/// liveness of a pacing reader's cursor file, and of an engine of layout 1.0–1.2.
+pub fn flock_held(file: &File) -> Result<bool, EngineError> {
     // SAFETY: flock only takes a descriptor we own for the call's duration.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
     if rc == 0 {

@@ -1,13 +1,15 @@
 //! The Linux-specific half of the ring: the segment file in /dev/shm, its
-//! liveness lock, what dead engines leave behind, and the futex the writer
+//! liveness locks, what dead engines leave behind, and the futex the writer
 //! wakes readers with.
 
 pub mod cursors;
 pub mod futex;
 pub mod inspect;
 pub mod name;
+pub mod removal;
 pub mod segment;
 pub mod stale;
+pub mod writer_lock;
 
 pub use name::RingName;
 pub use segment::Segment;

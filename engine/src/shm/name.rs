@@ -39,6 +39,18 @@ impl RingName {
     }
 }
 
+impl RingName {
+    /// The lock file engines take before they remove or replace whatever is at
+    /// the ring's name: `.v2m-NAME.lock`, mode 0600, so only this user's engines
+    /// can hold it (see `shm::removal`).
+    pub fn removal_lock_path(&self) -> PathBuf {
+        PathBuf::from(format!("{SHM_DIR}/{INIT_PREFIX}{}{REMOVAL_LOCK_SUFFIX}", self.0))
+    }
+}
+
+/// See [`RingName::removal_lock_path`].
+pub const REMOVAL_LOCK_SUFFIX: &str = ".lock";
+
 /// Private (unpublished) segments are named `.v2m-NAME.PID.init`.
 pub const INIT_PREFIX: &str = ".v2m-";
 /// See [`INIT_PREFIX`].

@@ -20,13 +20,15 @@ use nix::fcntl::{posix_fallocate, Flock, FlockArg};
 use super::inspect::{open_ring_file, still_names, writer_pid};
 use super::name::RingName;
 use super::stale;
+use super::writer_lock;
 use crate::error::EngineError;
 
 /// An open, locked, mapped segment owned by this engine.
 pub struct Segment {
     name: RingName,
     map: MmapMut,
-    /// The exclusive lock readers test for liveness; held until drop.
+    /// The open segment with its liveness locks (the `flock` and the write
+    /// lock, both on this open file description); held until drop.
     lock: Flock<File>,
 }
 
@@ -84,8 +86,11 @@ impl Segment {
         // The umask may have cleared bits we asked for; set them exactly.
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| EngineError::system("setting the segment's mode", e))?;
+        // Liveness for readers of layout 1.0-1.2 (a flock), and since 1.3 a write
+        // lock, which no reader of a group-readable ring can take (writer_lock).
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, errno)| EngineError::system("locking the new segment", errno))?;
+        writer_lock::hold(&lock).map_err(|e| EngineError::system("taking the new segment's write lock", e))?;
         // Reserve every page now: a full /dev/shm fails here with ENOSPC
         // instead of killing the engine with SIGBUS on a later store.
         posix_fallocate(&*lock, 0, size as libc::off_t).map_err(|errno| match errno {
