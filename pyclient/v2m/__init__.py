@@ -14,6 +14,7 @@ VAD probability, speech flag and timestamps into ``/dev/shm/v2m-NAME``; a
 
 from .errors import (
     EngineFailed,
+    EngineRefused,
     LayoutError,
     NotARing,
     NotFound,
@@ -39,6 +40,7 @@ __all__ = [
     "spawn",
     "Engine",
     "EngineFailed",
+    "EngineRefused",
     "find_engine",
     "devices",
     "rings",

@@ -36,3 +36,8 @@ class UnsupportedPlatform(V2MError):
 
 class EngineFailed(V2MError):
     """The engine could not be started, or exited before its ring was running."""
+
+
+class EngineRefused(EngineFailed, ValueError):
+    """The engine refused an option value (the message names the option and what it
+    takes); a ``ValueError`` too."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,10 +13,23 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, List, Optional, Type, TypedDict, Union
+from typing import (
+    TYPE_CHECKING,
+    List,
+    Mapping,
+    Optional,
+    Type,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
-from .errors import EngineFailed, NotFound, WriterGone
-from .reader import Reader
+from . import checks, layout
+from .errors import EngineFailed, EngineRefused, V2MError
+from .mapping import RingMapping
+from .reader import Reader, ring_path
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -37,6 +51,7 @@ class EngineOptions(TypedDict, total=False):
     vad_model: Union[str, "os.PathLike[str]"]
     vad_backend: str
     ort_lib: Union[str, "os.PathLike[str]"]
+    host: str
     speed: Union[str, float]
     loop: bool
     duration: float
@@ -52,8 +67,9 @@ class EngineOptions(TypedDict, total=False):
 
 
 def engine_flags(options: EngineOptions) -> List[str]:
-    """The command-line flags for ``options``; an unknown option is a TypeError."""
-    known = EngineOptions.__annotations__
+    """The command-line flags for ``options``; an unknown option or a value of the wrong
+    type is a TypeError (the engine checks the ranges: see :func:`spawn`)."""
+    known = get_type_hints(EngineOptions)
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise TypeError(
@@ -61,12 +77,35 @@ def engine_flags(options: EngineOptions) -> List[str]:
         )
     args: List[str] = []
     for key, value in options.items():
+        if value is not None:
+            _check_type(key, value, known[key])
         flag = "--" + key.replace("_", "-")
         if value is True:
             args.append(flag)
         elif value is not False and value is not None:
             args += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
     return args
+
+
+def _check_type(key: str, value: object, hint: object) -> None:
+    kinds = get_args(hint) if get_origin(hint) is Union else (hint,)
+    if not any(_is(value, kind) for kind in kinds):
+        names = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
+        raise TypeError(
+            f"engine option {key} must be {names}, not {type(value).__name__} {value!r}"
+        )
+
+
+def _is(value: object, kind: object) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False  # True is an int to Python, never a number to the engine
+    if kind is float:
+        return isinstance(value, (int, float))
+    if get_origin(kind) is os.PathLike:
+        return isinstance(value, os.PathLike)
+    return isinstance(kind, type) and isinstance(value, kind)
 
 
 def find_engine(engine: Union[str, "os.PathLike[str]", None] = None) -> str:
@@ -114,6 +153,8 @@ class Engine:
     def __init__(self, process: "subprocess.Popen[bytes]", name: str) -> None:
         self.process = process
         self.name = name
+        self.generation: Optional[int] = None
+        """The generation of this engine's ring, once it runs (:func:`spawn` waits)."""
         self._stderr: List[bytes] = []
         self._drain = threading.Thread(target=self._collect_stderr, daemon=True)
         self._drain.start()
@@ -150,8 +191,11 @@ class Engine:
         ``start="oldest"`` here, where :class:`v2m.Reader` defaults to ``"latest"``: a
         reader of an engine this program just started wants everything it published,
         from the first frame; a reader attaching to a running stream wants what comes
-        next, not the last minute of history."""
-        return Reader(
+        next, not the last minute of history.
+
+        Raises ``EngineFailed`` if the ring under this engine's name is no longer this
+        engine's (it exited, and another engine took the name)."""
+        reader = Reader(
             self.name,
             start=start,
             wait=wait,
@@ -162,6 +206,16 @@ class Engine:
             wait_for_vad=wait_for_vad,
             priority=priority,
         )
+        if reader.generation != self.generation:
+            owner = reader.info.writer_pid
+            reader.close()
+            exited = self.process.poll()
+            raise EngineFailed(
+                f"ring {self.name!r} is no longer this engine's (pid {self.pid}"
+                + ("" if exited is None else f", exited with code {exited}")
+                + f"): engine pid {owner} writes it now"
+            )
+        return reader
 
     def running(self) -> bool:
         """True while the engine process has not exited."""
@@ -237,29 +291,87 @@ def spawn(
     ...         for utterance in reader.utterances():
     ...             print(len(utterance.audio))
     """
+    checks.text("source", source)
+    if vad is not None:
+        checks.one_of("vad", vad, VADS)
+    checks.number("timeout", timeout, unit="seconds", above=0)
     flags = engine_flags(options)
     binary = find_engine(engine)
     name = name or f"py{os.getpid()}-{next(_names)}"
+    path = ring_path(name)
     args = [binary, "run", "--name", name, "--source", source, "--die-with-parent"]
     if vad is not None:
         args += ["--vad", vad]
+    launched_ns = time.monotonic_ns()
     process = subprocess.Popen(args + flags, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     handle = Engine(process, name)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             handle.stop()
-            raise EngineFailed(
-                f"v2m-engine exited with code {process.returncode} before its ring ran:\n{handle.stderr}"
-            )
-        try:
-            Reader(name).close()
+            given = {"source": source, "name": name, "vad": vad, **options}
+            raise refusal(handle.stderr, process.returncode, name, given)
+        # Only this child's ring will do: not a live engine's that owns the name (the
+        # child then exits with code 2), nor a finished one's still lingering there.
+        handle.generation = own_ring(path, name, process.pid, launched_ns)
+        if handle.generation is not None:
             return handle
-        except (NotFound, WriterGone):
-            pass
         if time.monotonic() > deadline:
             handle.stop()
             raise EngineFailed(
                 f"v2m-engine did not start ring {name!r} within {timeout} s:\n{handle.stderr}"
             )
         time.sleep(0.01)
+
+
+VADS = ("silero", "energy", "off")
+"""The engine's ``--vad`` choices."""
+
+
+def own_ring(path: str, name: str, pid: int, launched_ns: int) -> Optional[int]:
+    """The generation of the ring at ``path`` if engine ``pid`` (started at
+    ``launched_ns``) made it and runs it; None while anything else is there."""
+    try:
+        ring = RingMapping(path, name, None)
+    except V2MError:
+        return None
+    try:
+        info = ring.info
+        running = int(ring.state[0]) != layout.STATE_STARTING and ring.writer_alive()
+        made_by_it = info.writer_pid == pid and info.created_mono_ns >= launched_ns
+        return info.generation if running and made_by_it else None
+    finally:
+        ring.close()
+
+
+_CLAP_INVALID = re.compile(
+    r"^error: invalid value '(?P<value>.*)' for '--(?P<flag>[a-z0-9-]+)[^']*': (?P<why>.*)$",
+    re.M,
+)
+_ENGINE_ERROR = re.compile(r"^(?:v2m-engine: )?error: (?P<why>.*)$", re.M)
+_FLAG = re.compile(r"--([a-z][a-z0-9-]*)")
+
+
+def refusal(
+    stderr: str, code: Optional[int], name: str, given: Mapping[str, object]
+) -> EngineFailed:
+    """The engine's reason for exiting before its ring ran, in a Python user's words:
+    an option value it refused is an :class:`EngineRefused` (a ``ValueError`` too)
+    naming the keyword and the value as ``given``; otherwise an :class:`EngineFailed`
+    with its message, flags written as keywords (``--slots`` as ``slots=``) and no
+    ``--help`` hint."""
+    invalid = _CLAP_INVALID.search(stderr)
+    if invalid:
+        keyword = invalid["flag"].replace("-", "_")
+        value = given.get(keyword, invalid["value"])
+        return EngineRefused(f"{keyword}={value!r}: {_as_keywords(invalid['why'])}")
+    reasons = [m["why"] for m in _ENGINE_ERROR.finditer(stderr)]
+    why = "; ".join(reasons) if reasons else stderr.strip() or "no message"
+    return EngineFailed(
+        f"v2m-engine could not start ring {name!r} (exit code {code}): {_as_keywords(why)}"
+    )
+
+
+def _as_keywords(text: str) -> str:
+    """``--flag-name`` as ``flag_name=``, the way spawn() takes it."""
+    return _FLAG.sub(lambda m: m[1].replace("-", "_") + "=", text)

@@ -23,7 +23,7 @@ pub enum SourceSpec {
     Default,
     /// The capture device whose name contains this text.
     Device(String),
-    /// A WAV file (`file:PATH`, or a bare path that exists).
+    /// A WAV file (`file:PATH`, or a bare path).
     File(PathBuf),
     /// A sine tone of this frequency in Hz.
     Tone(f64),
@@ -62,14 +62,23 @@ impl FromStr for SourceSpec {
                 Ok(hz) if hz.is_finite() && hz > 0.0 => Ok(SourceSpec::Tone(hz)),
                 _ => Err(format!("tone frequency '{hz}' must be a positive number of Hz, e.g. tone:440")),
             },
-            // A bare path to an existing file is a file source.
-            _ if std::path::Path::new(text).is_file() => Ok(SourceSpec::File(text.into())),
+            // A bare path is a file source: opening it says what is wrong with it.
+            _ if looks_like_path(text) => Ok(SourceSpec::File(text.into())),
             _ => Err(format!(
-                "unknown source '{text}'; use default, device:NAME, file:PATH (or the path of an \
-                 existing WAV file), tone:HZ, noise, silence or counter"
+                "unknown source '{text}'; use default, device:NAME, file:PATH (or a path to a WAV \
+                 file), tone:HZ, noise, silence or counter"
             )),
         }
     }
+}
+
+/// Whether a `--source` without a known `kind:` is meant as a file: it names
+/// something that exists, has a directory part, or ends in `.wav`.
+fn looks_like_path(text: &str) -> bool {
+    let path = std::path::Path::new(text);
+    text.contains('/')
+        || path.exists()
+        || path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("wav") || ext.eq_ignore_ascii_case("wave"))
 }
 
 impl fmt::Display for SourceSpec {

@@ -34,11 +34,21 @@ impl WavSource {
     pub fn open(path: &Path, looping: bool) -> Result<WavSource, EngineError> {
         let bad = |why: String| EngineError::BadInput(format!("file:{}: {why}", path.display()));
         // O_NONBLOCK: a FIFO given as a file must not block the open; it is refused below.
-        let file = File::options()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| bad(format!("cannot read the file: {e}")))?;
+        let file =
+            File::options().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path).map_err(
+                |e| match e.kind() {
+                    std::io::ErrorKind::NotFound => EngineError::BadInput(format!(
+                        "no such file: {}; check the path of the source",
+                        path.display()
+                    )),
+                    std::io::ErrorKind::PermissionDenied => EngineError::BadInput(format!(
+                        "cannot read {}: permission denied (this user, uid {}, may not read it)",
+                        path.display(),
+                        nix::unistd::geteuid()
+                    )),
+                    _ => bad(format!("cannot read the file: {e}")),
+                },
+            )?;
         let meta = file.metadata().map_err(|e| bad(format!("cannot read the file: {e}")))?;
         if !meta.is_file() {
             return Err(bad("is not a regular file (a FIFO, device or directory); give a WAV file".into()));
