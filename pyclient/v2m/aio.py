@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Protocol, TypeVar
+from typing import AsyncIterator, Iterator, Optional, Protocol, TypeVar
 
 from . import utterances as _utterances
 from .frame import Frame
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from .utterances import Utterance, UtteranceOptions
 
 T = TypeVar("T")
 WAIT_S = 0.25
@@ -50,11 +45,3 @@ async def iterate(items: Iterator[T]) -> AsyncIterator[T]:
             if item is done:
                 return
             yield item  # type: ignore[misc]
-
-
-async def utterances(
-    reader: _Readable, **options: Unpack[UtteranceOptions]
-) -> AsyncIterator[Utterance]:
-    """The utterances of ``reader.utterances(**options)``, awaited."""
-    async for utterance in iterate(_utterances.utterances(reader, **options)):
-        yield utterance

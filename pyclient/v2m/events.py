@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional, Protocol, TypedDict
 
+from . import checks
 from .frame import Frame
 
 if TYPE_CHECKING:
@@ -81,6 +82,14 @@ def vad_events(reader: _Frames, **options: Unpack[VadEventOptions]) -> Iterator[
             f"{', '.join(DEFAULTS)}"
         )
     o: VadEventOptions = {**DEFAULTS, **options}
+    checks.number("min_silence_ms", o["min_silence_ms"], unit="milliseconds", low=0)
+    checks.number("speech_pad_ms", o["speech_pad_ms"], unit="milliseconds", low=0)
+    if o["threshold"] is not None:
+        checks.probability("threshold", o["threshold"])
+    return _events(reader, o)
+
+
+def _events(reader: _Frames, o: VadEventOptions) -> Iterator[VadEvent]:
     threshold = o["threshold"]
     thr = reader.default_threshold if threshold is None else threshold
     neg = thr - 0.15

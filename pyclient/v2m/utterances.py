@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Protocol, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+from . import checks
 from .frame import Frame
 from .layout import HeaderInfo
 from .segmenter import Segmenter
@@ -142,22 +143,38 @@ class Utterance:
         return self._reader.frames_valid(self.first_index, self.frames)
 
 
-def checked(options: UtteranceOptions) -> UtteranceOptions:
-    """``options`` over the defaults; an unknown name is a TypeError, as for a function."""
+def checked(options: UtteranceOptions, frame_s: float) -> UtteranceOptions:
+    """``options`` over the defaults, each checked (for frames of ``frame_s`` seconds):
+    an unknown name or a wrong type is a TypeError, a value out of range a ValueError."""
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(
             f"unknown utterance option(s) {', '.join(sorted(unknown))}; "
             f"the options are {', '.join(DEFAULTS)}"
         )
-    merged: UtteranceOptions = {**DEFAULTS, **options}
-    return merged
+    o: UtteranceOptions = {**DEFAULTS, **options}
+    for key in ("min_speech_ms", "min_silence_ms", "speech_pad_ms"):
+        checks.number(key, o[key], unit="milliseconds", low=0)
+    checks.number(
+        "max_utterance_s", o["max_utterance_s"], unit="seconds", low=frame_s, infinite=True
+    )
+    threshold, neg_threshold = o["threshold"], o["neg_threshold"]
+    if threshold is not None:
+        checks.probability("threshold", threshold)
+    if neg_threshold is not None:
+        checks.probability("neg_threshold", neg_threshold)
+        if threshold is not None and neg_threshold > threshold:
+            raise ValueError(
+                f"neg_threshold ({neg_threshold}) must not be above threshold ({threshold})"
+            )
+    return o
 
 
 def utterances(reader: FrameSource, **options: Unpack[UtteranceOptions]) -> Iterator[Utterance]:
     """Speech segments from ``reader``'s frames, as Silero's ``get_speech_timestamps``
-    cuts them (see :meth:`v2m.Reader.utterances` for the options)."""
-    o = checked(options)
+    cuts them (see :meth:`v2m.Reader.utterances` for the options). The options are
+    checked here, not when the iteration starts."""
+    o = checked(options, reader.frame_duration)
     return _segments(reader, o)
 
 

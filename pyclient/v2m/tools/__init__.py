@@ -4,8 +4,12 @@ VAD labels). Their extra dependencies come with ``pip install "v2m[tools]"``."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from types import ModuleType
+from typing import Callable, Optional
+
+from .. import checks
 
 
 class MissingExtra(SystemExit):
@@ -28,6 +32,54 @@ PRIORITIES = ("idle", "low", "normal")
 """``idle``: SCHED_IDLE, the tool runs only when no other task wants the CPU, so when a
 frame wakes every reader at once the application's readers go first (the default);
 ``low``: nice 10; ``normal``: compete equally."""
+
+
+def add_priority_argument(parser: argparse.ArgumentParser) -> None:
+    """The tools' ``--priority`` (see :data:`PRIORITIES`)."""
+    parser.add_argument(
+        "--priority",
+        choices=PRIORITIES,
+        default="idle",
+        help="scheduling priority: idle (default: runs only when no one else needs the CPU), "
+        "low (nice 10) or normal",
+    )
+
+
+def number(
+    unit: str,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    above: Optional[float] = None,
+    whole: bool = False,
+) -> Callable[[str], float]:
+    """An argparse ``type`` for a number in a range; a bad value exits 2 saying the range."""
+
+    def parse(text: str) -> float:
+        try:
+            value: object = int(text) if whole else float(text)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {kind}{' of ' + unit if unit else ''}"
+            )
+        try:
+            checked = checks.number("the value", value, unit=unit, low=low, high=high, above=above)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("the value must be", "must be"))
+        return int(checked) if whole else checked
+
+    return parse
+
+
+def ring_name(text: str) -> str:
+    """An argparse ``type`` for a ring name."""
+    from ..reader import ring_path
+
+    try:
+        ring_path(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return text
 
 
 def lower_priority(priority: str) -> None:

@@ -19,7 +19,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..discovery import ring_names
-from . import PRIORITIES, lower_priority, need
+from . import add_priority_argument, lower_priority, need, number, ring_name
 from .watch import Figures, RingWatch
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -119,22 +119,23 @@ def panel(f: Figures, width: int) -> object:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="v2m-monitor", description=__doc__.splitlines()[0])
-    parser.add_argument("--name", action="append", help="ring name (repeatable; default: default)")
-    parser.add_argument("--all", action="store_true", help="every ring found, as they come and go")
-    parser.add_argument("--refresh", type=float, default=4.0, help="redraws per second (1-20)")
-    parser.add_argument("--plain", action="store_true", help="one text line per ring per second")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument(
-        "--priority",
-        choices=PRIORITIES,
-        default="idle",
-        help="scheduling priority: idle (default: runs only when no one else needs the CPU), "
-        "low (nice 10) or normal",
+        "--name", action="append", type=ring_name, help="ring name (repeatable; default: default)"
     )
+    parser.add_argument("--all", action="store_true", help="every ring found, as they come and go")
+    parser.add_argument(
+        "--refresh",
+        type=number("redraws per second", low=1, high=20),
+        default=4.0,
+        help="redraws per second (1-20)",
+    )
+    parser.add_argument("--plain", action="store_true", help="one text line per ring per second")
+    parser.add_argument(
+        "--duration", type=number("seconds", above=0), help="stop after this many seconds"
+    )
+    add_priority_argument(parser)
     args = parser.parse_args(argv)
     lower_priority(args.priority)
-    if not 1 <= args.refresh <= 20:
-        parser.error("--refresh must be between 1 and 20 redraws per second")
     plain = args.plain or not sys.stdout.isatty()
     watches: Dict[str, RingWatch] = {n: RingWatch(n).start() for n in (args.name or ["default"])}
     stop_at = None if args.duration is None else time.monotonic() + args.duration
