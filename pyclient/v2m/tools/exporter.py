@@ -6,6 +6,9 @@ Metric names follow Prometheus conventions: a ``v2m_`` prefix, base units
 (seconds), ``_total`` for counters, the ring's name as the ``ring`` label.
 
     v2m-exporter [--port 9464] [--address 127.0.0.1] [--name NAME ...]
+
+It listens on 127.0.0.1 unless told otherwise, and no client can tie it up (see
+:mod:`v2m.tools.metrics_http`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import argparse
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..discovery import ring_names
-from . import PRIORITIES, lower_priority, need
+from . import add_priority_argument, lower_priority, need, number, ring_name
+from .metrics_http import MetricsServer
 from .watch import LATENCY_BUCKETS_S, Figures, RingWatch
 
 SCAN_S = 1.0
@@ -158,30 +162,36 @@ class RingsCollector:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="v2m-exporter", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=9464)
+    parser.add_argument(
+        "--port",
+        type=number("", low=0, high=65535, whole=True),
+        default=9464,
+        help="TCP port (0: any free one, printed at start)",
+    )
     parser.add_argument(
         "--address", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)"
     )
-    parser.add_argument("--name", action="append", help="only these rings (default: all)")
     parser.add_argument(
-        "--priority",
-        choices=PRIORITIES,
-        default="idle",
-        help="scheduling priority: idle (default: runs only when no one else needs the CPU), "
-        "low (nice 10) or normal",
+        "--name", action="append", type=ring_name, help="only these rings (default: all)"
     )
+    add_priority_argument(parser)
     args = parser.parse_args(argv)
     lower_priority(args.priority)
     prometheus = need("prometheus_client", "v2m-exporter")
     collector = RingsCollector(args.name)
     registry = prometheus.CollectorRegistry()
     registry.register(collector)
+
+    def render() -> Tuple[bytes, str]:
+        return prometheus.generate_latest(registry), prometheus.CONTENT_TYPE_LATEST
+
     try:
-        server, _thread = prometheus.start_http_server(args.port, args.address, registry)
+        server = MetricsServer(args.address, args.port, render).start()
     except OSError as e:
         print(f"v2m-exporter: cannot listen on {args.address}:{args.port}: {e}", file=sys.stderr)
+        collector.close()
         return 2
-    print(f"v2m-exporter: serving http://{args.address}:{args.port}/metrics", flush=True)
+    print(f"v2m-exporter: serving http://{args.address}:{server.port}/metrics", flush=True)
     try:
         while True:
             time.sleep(SCAN_S)
