@@ -13,6 +13,7 @@ file's timeline stays true.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -24,8 +25,8 @@ from ..errors import V2MError, WriterGone
 from ..reader import Reader
 from ..segmenter import Segmenter, Span
 from ..utterances import DEFAULTS
-from . import PRIORITIES, lower_priority
-from .wavfile import FORMATS, WavWriter
+from . import add_priority_argument, lower_priority, number, ring_name
+from .wavfile import FORMATS, OutputRefused, WavWriter, open_output
 
 BATCH_S = 0.25
 """How often the recorder wakes to write what arrived (the ring holds a minute)."""
@@ -100,12 +101,21 @@ class Recorder:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="v2m-record", description=__doc__.splitlines()[0])
     parser.add_argument("out", help="the WAV file to write")
-    parser.add_argument("--name", default="default", help="ring name")
+    parser.add_argument("--name", default="default", type=ring_name, help="ring name")
     parser.add_argument("--speech-only", action="store_true", help="only the utterances")
     parser.add_argument("--labels", help="write an Audacity label track of the speech here")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds of stream")
+    parser.add_argument(
+        "--duration",
+        type=number("seconds", above=0),
+        help="stop after this many seconds of stream",
+    )
     parser.add_argument("--format", choices=FORMATS, default="int16")
-    parser.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the ring")
+    parser.add_argument(
+        "--wait",
+        type=number("seconds", low=0),
+        default=10.0,
+        help="seconds to wait for the ring",
+    )
     parser.add_argument(
         "--start",
         choices=("latest", "oldest"),
@@ -113,24 +123,37 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="latest (default): from the next frame; oldest: from the oldest frame still in "
         "the ring (everything a file replay published so far)",
     )
-    parser.add_argument(
-        "--priority",
-        choices=PRIORITIES,
-        default="idle",
-        help="scheduling priority: idle (default: runs only when no one else needs the CPU), "
-        "low (nice 10) or normal",
-    )
+    add_priority_argument(parser)
     args = parser.parse_args(argv)
     lower_priority(args.priority)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    waiting = [True]
+
+    def on_sigterm(*_: object) -> None:
+        if waiting[0]:
+            raise Terminated  # out of the wait for the ring
+        stop.set()  # the loop ends after the frame in hand: the file stays whole
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    # The outputs first: a path that cannot be written is said at once, not after the
+    # wait for a ring; a file made here and never written is not left behind.
+    made: List[str] = []
+    outputs: List[int] = []
     try:
+        for path in (args.out, args.labels):
+            if path is not None:
+                outputs.append(_open(path, made))
         reader = Reader(args.name, wait=args.wait, start=args.start)
-    except V2MError as e:
-        print(f"v2m-record: {e}", file=sys.stderr)
+    except (OutputRefused, V2MError, Terminated) as e:
+        for fd in outputs:
+            os.close(fd)
+        for path in made:
+            os.unlink(path)
+        print(f"v2m-record: {e or 'stopped (SIGTERM) while waiting for the ring'}", file=sys.stderr)
         return 2
-    labels = open(args.labels, "w") if args.labels else None
-    wav = WavWriter(args.out, reader.sample_rate, args.format)
+    waiting[0] = False
+    wav = WavWriter(outputs[0], args.out, reader.sample_rate, args.format)
+    labels = os.fdopen(outputs[1], "w") if args.labels else None
     recorder = Recorder(reader, wav, labels, args.speech_only)
     limit = None if args.duration is None else int(args.duration / reader.frame_duration)
     why, code = "the ring closed", 0
@@ -156,11 +179,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         why = "stopped (Ctrl-C)"
     except WriterGone:
         why, code = "the engine died", 1
+    except OSError as e:  # the disk is full, or the file cannot be written any more
+        why, code = _stopped_writing(e), 1
     finally:
-        recorder.finish()
+        try:
+            recorder.finish()
+        except OSError as e:
+            if code == 0:
+                why, code = _stopped_writing(e), 1
         wav.close()
         if labels is not None:
-            labels.close()
+            try:
+                labels.close()
+            except OSError:
+                pass
         reader.close()
     lost = f"; {recorder.lost} frames lost to overrun, written as silence" if recorder.lost else ""
     print(
@@ -169,6 +201,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         file=sys.stderr,
     )
     return code
+
+
+class Terminated(Exception):
+    """SIGTERM arrived while the recorder waited for its ring."""
+
+
+def _stopped_writing(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    return f"stopped writing ({reason}); the file is valid and holds what came before"
+
+
+def _open(path: str, made: List[str]) -> int:
+    """:func:`open_output`, noting in ``made`` a file that did not exist before."""
+    existed = os.path.lexists(path)
+    fd = open_output(path)
+    if not existed:
+        made.append(path)
+    return fd
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
 """A WAV file written as a stream and valid at every moment: the header's sizes are
 rewritten after each block, so a recorder stopped by anything (Ctrl-C, SIGTERM, its
 engine dying, even ``kill -9`` of the recorder itself) leaves a file every reader opens.
-16-bit integer PCM or 32-bit IEEE float, mono."""
+16-bit integer PCM or 32-bit IEEE float, mono.
+
+Writing stops at the first error (a full disk): the file is cut back to the last
+whole sample written and the header says exactly that, then :class:`WriteFailed`
+tells why. Output paths are opened by :func:`open_output`, which never follows a
+symbolic link, never blocks (a FIFO), and takes only a regular file."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 from types import TracebackType
 from typing import Optional, Type
@@ -16,10 +23,68 @@ import numpy.typing as npt
 FORMATS = ("int16", "float32")
 
 
-class WavWriter:
-    """Appends float32 samples in [-1, 1] to a mono WAV file of ``rate`` Hz."""
+class OutputRefused(OSError):
+    """An output path cannot be written; the message says why and what to do."""
 
-    def __init__(self, path: str, rate: int, sample_format: str = "int16") -> None:
+
+class WriteFailed(OSError):
+    """Writing stopped (a full disk, an I/O error); what was written is valid."""
+
+
+def open_output(path: str) -> int:
+    """Opens ``path`` for writing (created 0644, or truncated): only a regular file, never
+    through a symbolic link, never blocking; :class:`OutputRefused` otherwise."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise OutputRefused(f"cannot write {path}: {e.strerror}") from None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise OutputRefused(
+            f"{path} is a symbolic link; links at the output are not followed: "
+            "give the path of the file itself"
+        )
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputRefused(f"{path} is a directory; give the path of a file to write")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputRefused(f"{path} is {_kind(st.st_mode)}, not a regular file; give another path")
+    if not os.path.isdir(parent):
+        raise OutputRefused(f"cannot write {path}: the directory {parent} does not exist")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OutputRefused(
+                f"{path} is a symbolic link; give the path of the file itself"
+            ) from None
+        raise OutputRefused(f"cannot write {path}: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the look and the open
+        os.close(fd)
+        raise OutputRefused(f"{path} is not a regular file; give another path")
+    os.ftruncate(fd, 0)
+    return fd
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+class WavWriter:
+    """Appends float32 samples in [-1, 1] to a mono WAV file of ``rate`` Hz on ``fd``
+    (from :func:`open_output`; the writer closes it)."""
+
+    def __init__(self, fd: int, path: str, rate: int, sample_format: str = "int16") -> None:
         if sample_format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {sample_format!r}")
         self.path, self.rate, self.format = path, rate, sample_format
@@ -37,8 +102,8 @@ class WavWriter:
         self._fact_at = len(header) - 4 if floating else None
         self._size_at = len(header) + 4  # the data chunk's size field
         self._payload_at = len(header) + 8
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        os.write(self._fd, header + b"data\0\0\0\0")
+        self._fd = fd
+        self._write_all(header + b"data\0\0\0\0", 0)
         self._sync_sizes()
 
     @property
@@ -47,15 +112,32 @@ class WavWriter:
         return self.samples / self.rate
 
     def write(self, samples: npt.NDArray[np.float32]) -> None:
-        """Appends ``samples`` and makes the header say so."""
+        """Appends ``samples`` and makes the header say so; :class:`WriteFailed` when the
+        file cannot take them (the header then says what it holds)."""
         if self.format == "float32":
             data = np.asarray(samples, "<f4").tobytes()
         else:
             scaled = np.rint(np.clip(samples, -1.0, 1.0) * 32767.0)
             data = scaled.astype("<i2").tobytes()
-        os.write(self._fd, data)
-        self.samples += len(data) // self._width
+        at = self._payload_at + self.samples * self._width
+        try:
+            self._write_all(data, at)
+        except OSError as e:
+            self._sync_sizes()
+            os.ftruncate(self._fd, self._payload_at + self.samples * self._width)
+            raise WriteFailed(e.errno, f"cannot write {self.path}: {e.strerror}") from None
         self._sync_sizes()
+
+    def _write_all(self, data: bytes, at: int) -> None:
+        """Writes all of ``data`` at offset ``at``; a short write goes on where it stopped,
+        and whole samples written before an error are counted."""
+        view, done = memoryview(data), 0
+        try:
+            while done < len(view):
+                done += os.pwrite(self._fd, view[done:], at + done)
+        finally:
+            if at >= self._payload_at:
+                self.samples += done // self._width
 
     def write_silence(self, count: int) -> None:
         """Appends ``count`` zero samples (a gap in the stream keeps its place in time)."""
