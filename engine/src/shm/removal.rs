@@ -76,7 +76,8 @@ impl Drop for RemovalLock {
 /// Opens (creating, mode 0600) the lock file; anything but this user's regular
 /// file at its path is reported, never used.
 fn open(path: &PathBuf) -> Result<File, EngineError> {
-    let in_the_way = |what: &str| EngineError::InTheWay { path: path.display().to_string(), what: what.into() };
+    let in_the_way =
+        |what: &str| EngineError::InTheWay { path: path.display().to_string(), what: what.into() };
     let file = File::options()
         .read(true)
         .write(true)
@@ -90,12 +91,17 @@ fn open(path: &PathBuf) -> Result<File, EngineError> {
             _ if e.kind() == ErrorKind::IsADirectory => in_the_way("is a directory"),
             _ => EngineError::system(format!("opening {}", path.display()), e),
         })?;
-    let meta = file.metadata().map_err(|e| EngineError::system(format!("inspecting {}", path.display()), e))?;
+    let meta =
+        file.metadata().map_err(|e| EngineError::system(format!("inspecting {}", path.display()), e))?;
     if !meta.file_type().is_file() {
         return Err(in_the_way("is not a regular file"));
     }
     if meta.uid() != my_uid() {
-        return Err(in_the_way(&format!("belongs to uid {}, not to this engine's uid {}", meta.uid(), my_uid())));
+        return Err(in_the_way(&format!(
+            "belongs to uid {}, not to this engine's uid {}",
+            meta.uid(),
+            my_uid()
+        )));
     }
     Ok(file)
 }

@@ -90,7 +90,8 @@ impl Segment {
         // lock, which no reader of a group-readable ring can take (writer_lock).
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, errno)| EngineError::system("locking the new segment", errno))?;
-        writer_lock::hold(&lock).map_err(|e| EngineError::system("taking the new segment's write lock", e))?;
+        writer_lock::hold(&lock)
+            .map_err(|e| EngineError::system("taking the new segment's write lock", e))?;
         // Reserve every page now: a full /dev/shm fails here with ENOSPC
         // instead of killing the engine with SIGBUS on a later store.
         posix_fallocate(&*lock, 0, size as libc::off_t).map_err(|errno| match errno {

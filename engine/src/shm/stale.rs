@@ -104,7 +104,10 @@ pub fn sweep_dead_init_files() -> usize {
         let path = entry.path();
         if file_name.ends_with(INIT_SUFFIX) {
             if remove_dead_init_file(&path, init_file_pid(file_name)).unwrap_or(false) {
-                log::info!("removed {}, left unfinished by an engine that died while starting", path.display());
+                log::info!(
+                    "removed {}, left unfinished by an engine that died while starting",
+                    path.display()
+                );
                 removed += 1;
             }
         } else if file_name.ends_with(REMOVAL_LOCK_SUFFIX) && remove_unheld(&path).unwrap_or(false) {

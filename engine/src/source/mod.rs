@@ -78,7 +78,9 @@ fn looks_like_path(text: &str) -> bool {
     let path = std::path::Path::new(text);
     text.contains('/')
         || path.exists()
-        || path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("wav") || ext.eq_ignore_ascii_case("wave"))
+        || path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("wav") || ext.eq_ignore_ascii_case("wave"))
 }
 
 impl fmt::Display for SourceSpec {
