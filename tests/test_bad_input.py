@@ -163,7 +163,7 @@ BAD_WAV_MESSAGES = {
     "garbage": "not a readable WAV",
     "truncated": "truncated",
     "empty": "no samples",
-    "missing": "cannot read",
+    "missing": "no such file",
     "50 MHz": "sample rate 50000000 Hz is outside 1000..=768000",
     "10 Hz": "sample rate 10 Hz is outside",
     "1000 channels": "1000 channels",
