@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +140,34 @@ def test_a_dead_pacing_reader_holds_the_engine_no_longer(
 def test_a_live_source_cannot_be_paced(ring_name: str) -> None:
     result = run_engine("run", "--name", ring_name, "--source", "default", "--pace-to-readers")
     assert result.returncode == 2 and "cannot wait for readers" in result.stderr
+
+
+def test_a_pacing_reader_that_attaches_mid_replay_is_held_to_at_once(
+    tmp_path: Path, ring_name: str, engines: Engines
+) -> None:
+    # A fast pacing reader drives a replay at full speed; a slow one attaches meanwhile.
+    # From the moment its cursor exists the engine must wait for it too: it gets every
+    # frame from where it started, none lost (an engine that looks for new cursors only
+    # now and then lets the fast reader run it past the slow one's first frames).
+    wav = write_wav(tmp_path / "talk.wav", noise_signal(20.0, seed=3), 16000)
+    engines.start(
+        "--name", ring_name, "--source", f"file:{wav}", "--speed", "max", "--slots", "32",
+        "--pace-to-readers", "--vad", "off", "--linger", "5",
+    )  # fmt: skip
+
+    with v2m.Reader(ring_name, start="oldest", wait=10, pace=True) as fast:
+        runner = threading.Thread(target=lambda: sum(1 for _ in fast), daemon=True)
+        runner.start()
+        while fast.next_index < 100:
+            time.sleep(0.001)
+        with v2m.Reader(ring_name, start="oldest", pace=True) as slow:
+            seen = []
+            for frame in slow:
+                seen.append(frame.index)
+                time.sleep(0.002)
+            # It begins with the oldest frame it could hold (the fast reader may have
+            # run the engine on while this one attached); from there on, everything.
+            first = slow.start_index
+            assert slow.dropped == 0 and seen[0] == first
+        runner.join(30)
+    assert seen == list(range(first, -(-20 * 16000 // 512))), "every frame to the file's end"

@@ -7,12 +7,22 @@
 //! Before publishing frame `i`, which overwrites frame `i − slots`, the engine waits
 //! until every live cursor of its generation is past `i − slots`. Readers never
 //! write the ring; the engine only reads these files.
+//!
+//! A reader publishes its cursor complete and locked in one step (it links a
+//! finished temporary file into place), and the engine learns of new cursor
+//! files through inotify before every overwrite, so a reader that attaches
+//! while another one paces the replay is held to from the moment its cursor
+//! exists. Where inotify is not available the directory is scanned again every
+//! 20 ms instead.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use super::inspect::{flock_held, my_uid, still_names};
 use super::name::{RingName, SHM_DIR};
@@ -21,7 +31,7 @@ use crate::log;
 
 /// The first eight bytes of a cursor file.
 pub const CURSOR_MAGIC: [u8; 8] = *b"V2MCURS\0";
-/// How often the cursor files are looked for again.
+/// How often the cursor files are looked for again without inotify.
 const RESCAN_NS: u64 = 20_000_000;
 /// How long the engine sleeps between looks at the cursors while held back.
 const POLL: Duration = Duration::from_micros(500);
@@ -31,6 +41,8 @@ pub struct PacingReaders {
     prefix: String,
     generation: u64,
     cursors: Vec<(PathBuf, File)>,
+    /// New files in the shared-memory directory; None: rescan on a timer.
+    arrivals: Option<Inotify>,
     scanned_ns: u64,
     told_waiting: bool,
 }
@@ -38,13 +50,19 @@ pub struct PacingReaders {
 impl PacingReaders {
     /// The pacing readers of ring `name` (generation `generation`).
     pub fn new(name: &RingName, generation: u64) -> PacingReaders {
-        PacingReaders {
+        let arrivals = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok().filter(|inotify| {
+            inotify.add_watch(SHM_DIR, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO).is_ok()
+        });
+        let mut readers = PacingReaders {
             prefix: format!(".v2m-{}.cursor.", name.as_str()),
             generation,
             cursors: Vec::new(),
+            arrivals,
             scanned_ns: 0,
             told_waiting: false,
-        }
+        };
+        readers.rescan(); // the cursors made before the watch
+        readers
     }
 
     /// Returns once publishing frame `index` into a ring of `slots` slots overwrites
@@ -55,9 +73,7 @@ impl PacingReaders {
             return; // the ring is not full yet
         };
         while !stop.load(Ordering::Relaxed) {
-            if clock::monotonic_ns() - self.scanned_ns > RESCAN_NS {
-                self.rescan();
-            }
+            self.look_for_new_cursors();
             match self.oldest_needed() {
                 Some(oldest) if oldest > overwritten => {
                     self.told_waiting = false;
@@ -96,33 +112,62 @@ impl PacingReaders {
         oldest
     }
 
-    /// Opens cursor files that appeared since the last look.
+    /// Opens the cursor files that appeared since the last look: those inotify
+    /// reported (every one linked before this call), or all of a rescan.
+    fn look_for_new_cursors(&mut self) {
+        let Some(arrivals) = &self.arrivals else {
+            if clock::monotonic_ns() - self.scanned_ns > RESCAN_NS {
+                self.rescan();
+            }
+            return;
+        };
+        let mut names = Vec::new();
+        let mut overflowed = false;
+        while let Ok(events) = arrivals.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for event in events {
+                overflowed |= event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW);
+                names.extend(event.name);
+            }
+        }
+        if overflowed {
+            self.rescan();
+        }
+        for name in names {
+            self.consider(Path::new(SHM_DIR).join(name));
+        }
+    }
+
+    /// Opens every cursor file of this ring in the directory.
     fn rescan(&mut self) {
         self.scanned_ns = clock::monotonic_ns();
         let Ok(entries) = std::fs::read_dir(SHM_DIR) else { return };
         for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            if !file_name.to_string_lossy().starts_with(&self.prefix) {
-                continue;
+            self.consider(entry.path());
+        }
+    }
+
+    /// Opens `path` if it is a cursor file of this ring not yet known: only this
+    /// user's regular files may hold the engine back.
+    fn consider(&mut self, path: PathBuf) {
+        let ours = path.file_name().and_then(OsStr::to_str).is_some_and(|n| n.starts_with(&self.prefix));
+        if !ours || self.cursors.iter().any(|(known, _)| *known == path) {
+            return;
+        }
+        let Ok(file) = File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+        else {
+            return;
+        };
+        match file.metadata() {
+            Ok(meta) if meta.file_type().is_file() && meta.uid() == my_uid() && meta.len() >= 24 => {
+                self.cursors.push((path, file));
             }
-            let path = entry.path();
-            if self.cursors.iter().any(|(known, _)| *known == path) {
-                continue;
-            }
-            let Ok(file) = File::options()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(&path)
-            else {
-                continue;
-            };
-            // Only this user's regular files may hold the engine back.
-            match file.metadata() {
-                Ok(meta) if meta.file_type().is_file() && meta.uid() == my_uid() && meta.len() >= 24 => {
-                    self.cursors.push((path, file));
-                }
-                _ => {}
-            }
+            _ => {}
         }
     }
 }
