@@ -48,12 +48,15 @@ class PythonWriter:
         rate: int = 16000,
         threshold: float = 0.5,
         neg_threshold: float = 0.35,
+        min_silence_ms: int = 100,
     ) -> None:
         self.path = f"/dev/shm/v2m-{name}"
         self.frame, self.slots, self.rate = frame, slots, rate
         header, size = valid_header(rate, 1, frame, slots)
         for field, value in (("vad_threshold", threshold), ("vad_neg_threshold", neg_threshold)):
             struct.pack_into("<f", header, layout.HEADER_FIELDS[field][0], value)
+        offset = layout.HEADER_FIELDS["vad_min_silence_ms"][0]
+        struct.pack_into("<I", header, offset, min_silence_ms)  # the engine's default
         struct.pack_into("<I", header, layout.HEADER_FIELDS["writer_pid"][0], os.getpid())
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
@@ -83,8 +86,8 @@ class PythonWriter:
 
     def begin(self, index: int) -> None:
         """Step 1: the odd stamps. The slot is now being written."""
-        self._set(index, "samples_stamp", 2 * index + 1)
-        self._set(index, "stamp", 2 * index + 1)
+        self._set(index, "samples_stamp", layout.stamp_writing(index))
+        self._set(index, "stamp", layout.stamp_writing(index))
 
     def write(self, index: int, samples: Sequence[float] | np.ndarray) -> None:
         """Step 2, samples: what a half-written slot holds."""
@@ -115,7 +118,7 @@ class PythonWriter:
             ("samples_ns", capture + 45_000_000),
         ):
             self._set(index, name, value)
-        self._set(index, "samples_stamp", 2 * index + 2)
+        self._set(index, "samples_stamp", layout.stamp_complete(index))
 
     def finish_vad(
         self, index: int, vad_prob: float = 0.0, publish_ns: Optional[int] = None
@@ -128,7 +131,7 @@ class PythonWriter:
             ("speech", int(vad_prob >= 0.5)),
         ):
             self._set(index, name, value)
-        self._set(index, "stamp", 2 * index + 2)
+        self._set(index, "stamp", layout.stamp_complete(index))
 
     def announce_samples(self, index: int) -> None:
         """Step 4: ``sample_seq``, ``sample_futex``, ``FUTEX_WAKE``."""

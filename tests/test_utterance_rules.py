@@ -219,7 +219,7 @@ def test_vad_events_report_each_edge_like_vaditerator(writer: PythonWriter) -> N
         ("end", 40 * size + pad, 44),  # after 100 ms below the end threshold
         ("start", 60 * size - pad, 60),
         ("end", 65 * size, 65),  # a discontinuity ends speech at the gap
-        ("start", 65 * size - pad, 65),  # and speech after it starts anew
+        ("start", 65 * size, 65),  # and speech after it starts anew, its pad not across it
         ("end", 70 * size + pad, 74),
     ]
 

@@ -52,6 +52,7 @@ fn main() {
         Command::BenchVad(args) => bench_vad::bench_vad(&args.config()),
         Command::Layout => layout::layout(),
         Command::CheckHeaders => check_headers::check_headers(),
+        Command::Flags => cli::reference::print(),
     };
     let code = match result {
         Ok(()) => 0,

@@ -110,13 +110,11 @@ impl<'a> Publisher<'a> {
         };
         let published = self.writer.publish_samples(frame, &meta);
         let started = Instant::now();
-        let vad_prob = self.vad.probability(&VadInput {
-            samples: frame,
-            level,
-            discontinuity: flags & FLAG_DISCONTINUITY != 0,
-        });
+        let discontinuity = flags & FLAG_DISCONTINUITY != 0;
+        let vad_prob = self.vad.probability(&VadInput { samples: frame, level, discontinuity });
         self.writer.record_vad_time(started.elapsed().as_nanos() as u64);
-        let index = self.writer.publish_vad(published, vad_prob, self.gate.update(vad_prob));
+        let speech = self.gate.update(vad_prob, discontinuity);
+        let index = self.writer.publish_vad(published, vad_prob, speech);
         if self.report.swap(false, Ordering::Relaxed) {
             self.log_status(index + 1);
         }

@@ -13,24 +13,36 @@ from typing import TYPE_CHECKING, Iterator, Optional, Protocol, TypedDict
 
 from . import checks
 from .frame import Frame
+from .layout import HeaderInfo
+from .speech import SpeechHysteresis, silence_frames, thresholds
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
 class VadEventOptions(TypedDict, total=False):
-    """How :meth:`v2m.Reader.vad_events` decides; every key is optional (``VADIterator``'s
-    defaults)."""
+    """How :meth:`v2m.Reader.vad_events` decides; every key is optional. By default the
+    engine's own settings (from the ring's header), so the events fall exactly where
+    the engine's speech flag rises and falls; the meanings are ``VADIterator``'s."""
 
     threshold: Optional[float]
-    """Probability at which speech starts (None: the engine's, from the header)."""
-    min_silence_ms: float
-    """Silence after which speech ends (100)."""
+    """Probability at which speech starts (None: the engine's)."""
+    neg_threshold: Optional[float]
+    """Probability below which speech may end (None: the engine's, or
+    ``threshold - 0.15`` when ``threshold`` is given)."""
+    min_silence_ms: Optional[float]
+    """Silence after which speech ends (None: the engine's ``--vad-min-silence-ms``)."""
     speech_pad_ms: float
-    """Moves each start earlier and each end later by this much (30)."""
+    """Moves each start earlier and each end later by this much (30); never across a
+    discontinuity."""
 
 
-DEFAULTS: VadEventOptions = {"threshold": None, "min_silence_ms": 100, "speech_pad_ms": 30}
+DEFAULTS: VadEventOptions = {
+    "threshold": None,
+    "neg_threshold": None,
+    "min_silence_ms": None,
+    "speech_pad_ms": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,8 @@ class VadEvent:
 
 
 class _Frames(Protocol):
+    info: HeaderInfo
+
     def __iter__(self) -> Iterator[Frame]: ...
 
     @property
@@ -68,13 +82,14 @@ class _Frames(Protocol):
     def sample_rate(self) -> int: ...
 
     @property
-    def default_threshold(self) -> float: ...
+    def frame_duration(self) -> float: ...
 
     def keep_from(self, index: Optional[int]) -> None: ...
 
 
 def vad_events(reader: _Frames, **options: Unpack[VadEventOptions]) -> Iterator[VadEvent]:
-    """The events of ``reader``'s frames (see :meth:`v2m.Reader.vad_events`)."""
+    """The events of ``reader``'s frames (see :meth:`v2m.Reader.vad_events`); the options
+    are checked here, not when the iteration starts."""
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(
@@ -82,50 +97,45 @@ def vad_events(reader: _Frames, **options: Unpack[VadEventOptions]) -> Iterator[
             f"{', '.join(DEFAULTS)}"
         )
     o: VadEventOptions = {**DEFAULTS, **options}
-    checks.number("min_silence_ms", o["min_silence_ms"], unit="milliseconds", low=0)
     checks.number("speech_pad_ms", o["speech_pad_ms"], unit="milliseconds", low=0)
-    if o["threshold"] is not None:
-        checks.probability("threshold", o["threshold"])
-    return _events(reader, o)
+    min_silence_ms = o["min_silence_ms"]
+    if min_silence_ms is None:
+        min_silence_ms = reader.info.vad_min_silence_ms
+    checks.number("min_silence_ms", min_silence_ms, unit="milliseconds", low=0)
+    threshold, neg_threshold = thresholds(reader.info, o["threshold"], o["neg_threshold"])
+    speech = SpeechHysteresis(
+        threshold, neg_threshold, silence_frames(min_silence_ms, 1000 * reader.frame_duration)
+    )
+    return _events(reader, speech, int(reader.sample_rate * o["speech_pad_ms"] / 1000))
 
 
-def _events(reader: _Frames, o: VadEventOptions) -> Iterator[VadEvent]:
-    threshold = o["threshold"]
-    thr = reader.default_threshold if threshold is None else threshold
-    neg = thr - 0.15
+def _events(reader: _Frames, speech: SpeechHysteresis, pad: int) -> Iterator[VadEvent]:
     rate, size = reader.sample_rate, reader.frame_samples
-    pad = int(rate * o["speech_pad_ms"] / 1000)
-    min_silence = rate * o["min_silence_ms"] / 1000
     pad_frames = -(-pad // size)
-    triggered, temp_end, speech_from = False, 0, 0
+    floor = 0  # no pad reaches before the stream or a discontinuity
 
     def event(kind: str, sample: int, frame: Frame) -> VadEvent:
-        sample = max(0, sample)
         return VadEvent(kind, sample, sample / rate, frame.index, frame.publish_ns)
 
     for frame in reader:
-        end_of_frame = (frame.index + 1) * size  # VADIterator's current_sample
-        if frame.discontinuity and triggered:
+        if frame.discontinuity:
             # Audio before this frame is missing: what was speech ended at the gap.
-            yield event("end", frame.index * size, frame)
-            triggered, temp_end = False, 0
-        p = frame.vad_prob
-        if p >= thr and temp_end:
-            temp_end = 0
-        if p >= thr and not triggered:
-            triggered = True
-            start = event("start", end_of_frame - pad - size, frame)
-            speech_from = start.sample // size
-            yield start
-        elif p < neg and triggered:
-            if not temp_end:
-                temp_end = end_of_frame
-            if end_of_frame - temp_end >= min_silence:
-                # Until the loop asks for the next event, the speech's frames stay:
-                # a consumer may take them with reader.window().
-                yield event("end", temp_end + pad - size, frame)
-                triggered, temp_end = False, 0
-        # A pacing reader keeps the speech under way, or the pre-roll of speech that
-        # may start with the next frame, from being overwritten.
-        reader.keep_from(speech_from if triggered else max(0, frame.index + 1 - pad_frames))
+            if speech.speaking:
+                yield event("end", frame.index * size, frame)
+            speech.cut()
+            floor = frame.index * size
+        edge = speech.feed(frame.index, frame.vad_prob)
+        if edge == "start":
+            yield event("start", max(floor, frame.index * size - pad), frame)
+        elif edge == "end":
+            assert speech.ended_at is not None
+            # Until the loop asks for the next event, the speech's frames stay: a
+            # consumer may take them with reader.window().
+            yield event("end", speech.ended_at * size + pad, frame)
+        # A pacing reader keeps the speech under way (from its start event), or the
+        # pre-roll of speech that may start with the next frame, from being overwritten.
+        if speech.start is not None:
+            reader.keep_from(max(floor // size, speech.start - pad_frames))
+        else:
+            reader.keep_from(max(floor // size, frame.index + 1 - pad_frames))
     reader.keep_from(None)

@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from .speech import SpeechHysteresis, silence_frames
+
 SPLIT_PAUSE_MS = 100
 """A segment longer than ``max_utterance_s`` is split at its last pause of at least
 this long (Silero's rule), or else at the limit."""
@@ -43,9 +45,8 @@ class _Speech:
 class Segmenter:
     """Speech segments with the parameter meanings of Silero's ``get_speech_timestamps``.
 
-    Parameters are in frames: speech starts at a probability of ``threshold`` or
-    more and ends once ``min_silence`` frames have passed since the first frame below
-    ``neg_threshold`` (with no frame at ``threshold`` since); speech shorter than
+    Parameters are in frames: speech starts and ends by :mod:`v2m.speech`'s rule
+    (``threshold``, ``neg_threshold``, ``min_silence``); speech shorter than
     ``min_speech`` frames is dropped; ``pad`` frames are added on
     each side (pads of neighbours never overlap); speech longer than
     ``max_frames`` is split at its last pause of ``min_pause`` frames or more,
@@ -62,12 +63,11 @@ class Segmenter:
         max_frames: int,
         min_pause: int,
     ) -> None:
-        self.threshold, self.neg_threshold = threshold, neg_threshold
         self.min_speech, self.min_silence, self.pad = min_speech, min_silence, pad
         self.max_frames, self.min_pause = max_frames, min_pause
-        self._start: Optional[int] = None  # first frame of the speech being heard
+        self._speech = SpeechHysteresis(threshold, neg_threshold, min_silence)
+        self._start: Optional[int] = None  # first frame of this segment's speech
         self._continued = False  # that speech continues a segment split at the limit
-        self._silence_from: Optional[int] = None  # first frame of the current quiet run
         self._pause: Optional[Tuple[int, int]] = None  # last pause (start, end) in the speech
         self._pending: Optional[_Speech] = None  # ended, waiting for its trailing pad
         # Frames before this are off limits: they belong to the previous
@@ -102,7 +102,7 @@ class Segmenter:
             threshold,
             neg_threshold,
             min_speech=max(1, math.floor(min_speech_ms / frame_ms) + 1),
-            min_silence=max(1, math.ceil(min_silence_ms / frame_ms)),
+            min_silence=silence_frames(min_silence_ms, frame_ms),
             pad=math.ceil(speech_pad_ms / frame_ms),
             max_frames=max_frames,
             min_pause=max(1, math.ceil(SPLIT_PAUSE_MS / frame_ms)),
@@ -148,37 +148,37 @@ class Segmenter:
                 if cut is not None:
                     out.append(self._emit(cut, limit=index, gap=True))
                 self._reset()
+            self._speech.cut()
             self._floor, self._floor_is_gap = max(self._floor, index), True
-        p = probability
+        edge = self._speech.feed(index, probability)
+        if edge == "start":
+            self._start, self._continued, self._pause = index, False, None
+            if self._pending is not None:
+                out.append(self._emit(self._pending, limit=_shared(self._pending.end, index)))
+            return out
         start = self._start
         if start is None:
-            if p >= self.threshold:
-                self._start, self._silence_from, self._pause = index, None, None
-                if self._pending is not None:
-                    out.append(self._emit(self._pending, limit=_shared(self._pending.end, index)))
             return out
-        if p >= self.threshold:
-            if self._silence_from is not None and index - self._silence_from >= self.min_pause:
-                self._pause = (self._silence_from, index)
-            self._silence_from = None
-        elif p < self.neg_threshold and self._silence_from is None:
-            self._silence_from = index
-        silence_from = self._silence_from
-        if silence_from is not None and index - silence_from >= self.min_silence:
+        resumed = self._speech.resumed
+        if resumed is not None and resumed[1] - resumed[0] >= self.min_pause:
+            self._pause = resumed
+        if edge == "end":
+            silence_from = self._speech.ended_at
+            assert silence_from is not None
             if silence_from - start >= self.min_speech or self._continued:
                 self._pending = _Speech(start, silence_from, True, self._continued)
             self._reset()
-        elif silence_from is None and index - start + 1 >= self.max_frames:
+        elif self._speech.silence_from is None and index - start + 1 >= self.max_frames:
             # Too long: split at the last pause, like Silero, or else right here.
             pause = self._pause
             if pause is not None and pause[0] - start >= self.min_speech:
-                quiet, resumed = pause
+                quiet, resumed_at = pause
                 out.append(
                     self._emit(
-                        _Speech(start, quiet, False, self._continued), _shared(quiet, resumed)
+                        _Speech(start, quiet, False, self._continued), _shared(quiet, resumed_at)
                     )
                 )
-                self._start = resumed
+                self._start = resumed_at
             else:
                 out.append(self._emit(_Speech(start, index + 1, False, self._continued), index + 1))
                 self._start = index + 1
@@ -195,16 +195,18 @@ class Segmenter:
             if cut is not None:
                 out.append(self._emit(cut))
             self._reset()
+            self._speech.cut()
         return out
 
     def _reset(self) -> None:
-        self._start, self._silence_from, self._continued, self._pause = None, None, False, None
+        self._start, self._continued, self._pause = None, False, None
 
     def _heard_so_far(self, end: int) -> Optional[_Speech]:
         """The speech in progress, cut short at ``end``; None if too short to keep."""
         assert self._start is not None
         start = self._start
-        speech_end = self._silence_from if self._silence_from is not None else end
+        quiet_from = self._speech.silence_from
+        speech_end = quiet_from if quiet_from is not None else end
         if speech_end > start and (speech_end - start >= self.min_speech or self._continued):
             return _Speech(start, speech_end, complete=False, continues=self._continued)
         return None

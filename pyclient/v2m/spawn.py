@@ -40,7 +40,10 @@ _names = itertools.count()
 class EngineOptions(TypedDict, total=False):
     """The engine's ``run`` flags as typed keyword arguments of :func:`spawn` (and of
     ``v2m_engine.AudioCapture``); ``rate=16000`` becomes ``--rate 16000``,
-    ``loop=True`` becomes ``--loop``. See ``v2m-engine run --help`` for each."""
+    ``loop=True`` becomes ``--loop``. See ``v2m-engine run --help`` for each. Every
+    ``run`` flag but those :func:`spawn` sets itself (``--name``, ``--source``, ``--vad``,
+    ``--die-with-parent``) is here, with its type: ``tests/test_cli_surface.py`` checks
+    this against the engine's own definitions (``v2m-engine flags``)."""
 
     rate: int
     frame: int
@@ -64,6 +67,7 @@ class EngineOptions(TypedDict, total=False):
     pace_to_readers: bool
     priority: str
     quiet: bool
+    verbose: bool
 
 
 def engine_flags(options: EngineOptions) -> List[str]:

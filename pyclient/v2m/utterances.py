@@ -12,6 +12,7 @@ from . import checks
 from .frame import Frame
 from .layout import HeaderInfo
 from .segmenter import Segmenter
+from .speech import thresholds
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -34,7 +35,8 @@ class UtteranceOptions(TypedDict, total=False):
     threshold: Optional[float]
     """Probability at which speech starts (None: the engine's, from the header)."""
     neg_threshold: Optional[float]
-    """Probability below which speech may end (None: the engine's)."""
+    """Probability below which speech may end (None: the engine's, or ``threshold -
+    0.15`` when ``threshold`` is given)."""
 
 
 DEFAULTS: UtteranceOptions = {
@@ -143,9 +145,11 @@ class Utterance:
         return self._reader.frames_valid(self.first_index, self.frames)
 
 
-def checked(options: UtteranceOptions, frame_s: float) -> UtteranceOptions:
-    """``options`` over the defaults, each checked (for frames of ``frame_s`` seconds):
-    an unknown name or a wrong type is a TypeError, a value out of range a ValueError."""
+def checked(options: UtteranceOptions, info: HeaderInfo) -> UtteranceOptions:
+    """``options`` over the defaults, each checked (for the ring ``info`` describes): an
+    unknown name or a wrong type is a TypeError, a value out of range a ValueError. The
+    thresholds are made explicit (:func:`v2m.speech.thresholds`)."""
+    frame_s = info.frame_samples / info.sample_rate
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(
@@ -158,15 +162,7 @@ def checked(options: UtteranceOptions, frame_s: float) -> UtteranceOptions:
     checks.number(
         "max_utterance_s", o["max_utterance_s"], unit="seconds", low=frame_s, infinite=True
     )
-    threshold, neg_threshold = o["threshold"], o["neg_threshold"]
-    if threshold is not None:
-        checks.probability("threshold", threshold)
-    if neg_threshold is not None:
-        checks.probability("neg_threshold", neg_threshold)
-        if threshold is not None and neg_threshold > threshold:
-            raise ValueError(
-                f"neg_threshold ({neg_threshold}) must not be above threshold ({threshold})"
-            )
+    o["threshold"], o["neg_threshold"] = thresholds(info, o["threshold"], o["neg_threshold"])
     return o
 
 
@@ -174,21 +170,32 @@ def utterances(reader: FrameSource, **options: Unpack[UtteranceOptions]) -> Iter
     """Speech segments from ``reader``'s frames, as Silero's ``get_speech_timestamps``
     cuts them (see :meth:`v2m.Reader.utterances` for the options). The options are
     checked here, not when the iteration starts."""
-    o = checked(options, reader.frame_duration)
+    o = checked(options, reader.info)
     return _segments(reader, o)
 
 
-def _segments(reader: FrameSource, o: UtteranceOptions) -> Iterator[Utterance]:
+def segmenter(info: HeaderInfo, **options: Unpack[UtteranceOptions]) -> Segmenter:
+    """The segmenter ``utterances(**options)`` cuts a ring's frames with (the recorder's
+    labels use it too)."""
+    return _segmenter(info, checked(options, info))
+
+
+def _segmenter(info: HeaderInfo, o: UtteranceOptions) -> Segmenter:
     threshold, neg_threshold = o["threshold"], o["neg_threshold"]
-    segmenter = Segmenter.for_frames(
-        1000 * reader.frame_duration,
-        reader.info.vad_threshold if threshold is None else threshold,
-        reader.info.vad_neg_threshold if neg_threshold is None else neg_threshold,
+    assert threshold is not None and neg_threshold is not None  # checked() made them explicit
+    return Segmenter.for_frames(
+        1000 * info.frame_samples / info.sample_rate,
+        threshold,
+        neg_threshold,
         o["min_speech_ms"],
         o["min_silence_ms"],
         o["speech_pad_ms"],
         o["max_utterance_s"],
     )
+
+
+def _segments(reader: FrameSource, o: UtteranceOptions) -> Iterator[Utterance]:
+    segmenter = _segmenter(reader.info, o)
     gap = _catch_up(reader, segmenter)
     # A pacing reader keeps every frame a segment may still take (its pre-roll, the
     # speech under way, the utterance just handed out until the loop asks for the

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+pub mod reference;
 use v2m_layout::{Geometry, RingConfig, VadConfig};
 
 use crate::commands::bench_vad::BenchVadConfig;
@@ -19,6 +21,7 @@ use crate::shm::RingName;
 use crate::source::capture::host_choice::HostChoice;
 use crate::source::capture::{CaptureOptions, DEFAULT_BUFFER_MS};
 use crate::source::{SourceOptions, SourceSpec};
+use crate::vad::hysteresis::neg_threshold_for;
 use crate::vad::silero::{Backend, GraphOptimization, SessionTuning};
 use crate::vad::{VadChoice, VadSettings};
 
@@ -98,6 +101,10 @@ pub enum Command {
     /// Validate a corpus of headers from stdin (for the validator agreement test).
     #[command(hide = true)]
     CheckHeaders,
+    /// Print every subcommand's flags as JSON, from these definitions (for the tests
+    /// that keep the Python options and the CLI reference in step with them).
+    #[command(hide = true)]
+    Flags,
 }
 
 /// Options of `run`.
@@ -205,7 +212,7 @@ impl RunArgs {
                 self.source
             )));
         }
-        let neg_threshold = self.vad_neg_threshold.unwrap_or((self.vad_threshold - 0.15).max(0.0));
+        let neg_threshold = self.vad_neg_threshold.unwrap_or_else(|| neg_threshold_for(self.vad_threshold));
         if neg_threshold > self.vad_threshold {
             return Err(EngineError::BadInput(format!(
                 "--vad-neg-threshold {neg_threshold} is above --vad-threshold {}; it must be at or below it",

@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import V2MError, WriterGone
 from ..reader import Reader
-from ..segmenter import Segmenter, Span
-from ..utterances import DEFAULTS
+from ..segmenter import Span
+from ..utterances import segmenter
 from . import add_priority_argument, lower_priority, number, ring_name
 from .wavfile import FORMATS, OutputRefused, WavWriter, open_output
 
@@ -43,16 +43,7 @@ class Recorder:
         self.next: Optional[int] = None  # the frame expected next
         self.lost = 0
         self.segments = 0
-        o = DEFAULTS
-        self.segmenter = Segmenter.for_frames(
-            1000 * reader.frame_duration,
-            reader.info.vad_threshold,
-            reader.info.vad_neg_threshold,
-            o["min_speech_ms"],
-            o["min_silence_ms"],
-            o["speech_pad_ms"],
-            o["max_utterance_s"],
-        )
+        self.segmenter = segmenter(reader.info)  # the segments utterances() would cut
 
     def take(self, index: int, samples: np.ndarray, vad_prob: float, discontinuity: bool) -> None:
         """One frame, in order of index."""
