@@ -2,6 +2,8 @@
 bug in the shipped code; the test named next to it must fail on it, every time.
 
     .venv/bin/python tests/mutation_check.py [--repeat 3] [--only NAME]
+    .venv/bin/python tests/mutation_check.py --check   # each mutation still applies
+
 
 Each mutation is applied to the working tree, the test run (after rebuilding what it
 needs), and the file restored, whatever happens. Not part of `make test` (it rebuilds
@@ -59,7 +61,7 @@ MUTATIONS = [
     Mutation(
         "second stamp check",
         "a reader never accepts a torn frame",
-        "pyclient/v2m/reader.py",
+        "pyclient/v2m/slots.py",
         "        if int(stamps[slot]) != expected:\n            return None\n",
         "",
         PYTEST + ["tests/test_torn_frames.py"],
@@ -154,8 +156,8 @@ MUTATIONS = [
         "pads may overlap",
         "pads of neighbouring utterances never overlap",
         "pyclient/v2m/segmenter.py",
-        "max(speech.start - self.pad, self._floor)",
-        "max(speech.start - self.pad, 0)",
+        "max(start - self.pad, self._floor)",
+        "max(start - self.pad, 0)",
         PYTEST + ["tests/test_utterance_rules.py"],
     ),
     Mutation(
@@ -268,6 +270,80 @@ MUTATIONS = [
         PYTEST + ["tests/test_capture_faults.py", "-k", "not_running"],
         build=True,
     ),
+    Mutation(
+        "utterances hold only the frame read",
+        "a pacing reader's utterances are the file's audio, however slow the consumer",
+        "pyclient/v2m/utterances.py",
+        "        reader.keep_from(segmenter.oldest_needed())\n    for span",
+        "        reader.keep_from(None)\n    for span",
+        PYTEST + ["tests/test_lossless.py", "-k", "utterances and views"],
+    ),
+    Mutation(
+        "complete despite a lost frame",
+        "an utterance that is missing audio says so",
+        "pyclient/v2m/utterances.py",
+        "    complete = complete and dropped == 0\n",
+        "",
+        PYTEST + ["tests/test_lossless.py", "-k", "too_small"],
+    ),
+    Mutation(
+        "engine liveness by flock",
+        "a group reader cannot keep a dead engine alive",
+        "engine/src/shm/inspect.rs",
+        "        if self.minor >= writer_lock::SINCE_MINOR {",
+        "        if false {",
+        PYTEST + ["tests/test_group_reader.py"],
+        build=True,
+    ),
+    Mutation(
+        "reader liveness by flock",
+        "a group reader cannot keep a dead engine alive",
+        "pyclient/v2m/liveness.py",
+        "    if version >= WRITE_LOCK_SINCE:\n        return write_locked(fd)\n",
+        "",
+        PYTEST + ["tests/test_group_reader.py"],
+    ),
+    Mutation(
+        "spawn takes any ring",
+        "spawn() hands out only its own child's ring",
+        "pyclient/v2m/spawn.py",
+        "        made_by_it = info.writer_pid == pid and info.created_mono_ns >= launched_ns",
+        "        made_by_it = True",
+        PYTEST + ["tests/test_spawn.py", "-k", "live_engine or lingering"],
+    ),
+    Mutation(
+        "between-threshold frames reset the silence",
+        "the engine's flag follows Silero's rule, as the Python one does",
+        "engine/src/vad/hysteresis.rs",
+        "            None => {}\n",
+        "            None => {}\n        }\n        if probability >= self.neg_threshold {\n"
+        "            self.quiet_for = None;\n",
+        ["cargo", "test", "--release", "--locked", "-q", "-p", "v2m-engine", "hysteresis"],
+    ),
+    Mutation(
+        "events ignore the header's end threshold",
+        "vad_events() and utterances() decide as the engine does",
+        "pyclient/v2m/speech.py",
+        "        if neg_threshold is None:\n            neg_threshold = info.vad_neg_threshold\n",
+        "",
+        PYTEST + ["tests/test_speech_rule.py", "-k", "end_threshold"],
+    ),
+    Mutation(
+        "exporter keeps silent connections",
+        "no local user can tie up the exporter",
+        "pyclient/v2m/tools/metrics_http.py",
+        "            for conn in [c for c in self._connections.values() if now > c.deadline]:",
+        "            for conn in []:",
+        PYTEST + ["tests/test_exporter_hardening.py", "-k", "silent"],
+    ),
+    Mutation(
+        "recorder counts what it meant to write",
+        "a full disk leaves a header that matches the file",
+        "pyclient/v2m/tools/wavfile.py",
+        "                self.samples += done // self._width",
+        "                self.samples += len(view) // self._width",
+        PYTEST + ["tests/test_recorder_hardening.py", "-k", "full_disk"],
+    ),
 ]
 
 
@@ -294,7 +370,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs of each test per mutation")
     parser.add_argument("--only", help="run the mutations whose name contains this")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that each mutation's code is still there, once (make test does)",
+    )
     args = parser.parse_args()
+    if args.check:
+        stale = [m.name for m in MUTATIONS if (ROOT / m.path).read_text().count(m.old) != 1]
+        for name in stale:
+            print(f"stale mutation: {name}: its code is not found once in its file")
+        return 1 if stale else 0
     survivors = 0
     for m in MUTATIONS:
         if args.only and args.only not in m.name:

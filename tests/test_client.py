@@ -257,7 +257,7 @@ def test_async_utterances_match_blocking_ones(material: Tuple[Path, List[Tuple[i
 
         async def collect() -> List[Tuple[int, int]]:
             with engine.reader() as reader:
-                return [(u.first_index, u.frames) async for u in reader.autterances()]
+                return [(u.first_index, u.frames) async for u in reader.utterances_async()]
 
         assert asyncio.run(collect()) == blocking
 

@@ -56,7 +56,7 @@ def test_utterance_options_are_checked_at_the_call(
     with pytest.raises(error, match=message):
         reader.utterances(**options)
     with pytest.raises(error, match=message):
-        reader.autterances(**options)  # at the call, not when iteration starts
+        reader.utterances_async(**options)  # at the call, not when iteration starts
 
 
 def test_infinite_max_utterance_s_is_allowed(reader: v2m.Reader) -> None:
@@ -81,7 +81,7 @@ def test_event_options_are_checked_at_the_call(
     with pytest.raises(error, match=message):
         reader.vad_events(**options)
     with pytest.raises(error, match=message):
-        reader.avad_events(**options)
+        reader.vad_events_async(**options)
 
 
 READER = [
@@ -141,3 +141,10 @@ def test_tool_options_are_checked(argv: list[str], message: str) -> None:
     result = subprocess.run([PYTHON, "-m", *argv], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_old_asyncio_names_still_work_and_say_the_new_ones(reader: v2m.Reader) -> None:
+    with pytest.warns(DeprecationWarning, match=r"now Reader.utterances_async\(\)"):
+        assert hasattr(reader.autterances(), "__anext__")
+    with pytest.warns(DeprecationWarning, match=r"now Reader.vad_events_async\(\)"):
+        assert hasattr(reader.avad_events(), "__anext__")

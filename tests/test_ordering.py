@@ -57,7 +57,7 @@ def test_x86_64_readers_do_not_fence(
     monkeypatch.delenv(ordering.FENCES_ENV, raising=False)
     writer.publish(0)
     with v2m.Reader(ring_name, start="oldest") as reader:
-        assert reader._fence is ordering.no_fence
+        assert reader._slots.fence is ordering.no_fence
         frame = reader.read(timeout=0)
         assert frame is not None and frame._fence is ordering.no_fence
 
@@ -66,8 +66,8 @@ def test_fenced_readers_fence_with_membarrier(
     fenced: None, writer: PythonWriter, ring_name: str
 ) -> None:
     with v2m.Reader(ring_name) as reader:
-        assert reader._fence is not ordering.no_fence
-        reader._fence()  # a real membarrier(2): returns, raises nothing
+        assert reader._slots.fence is not ordering.no_fence
+        reader._slots.fence()  # a real membarrier(2): returns, raises nothing
 
 
 class _TracedStamps:
@@ -91,7 +91,7 @@ def _traced_reader(
     """A reader whose stamp loads, metadata copies and fences go into a list, in order."""
     trace: List[str] = []
     reader = v2m.Reader(ring_name, start="oldest", copy=True)
-    real_fence = reader._fence
+    real_fence = reader._slots.fence
 
     def traced_fence() -> None:
         trace.append("fence")
@@ -106,7 +106,7 @@ def _traced_reader(
     monkeypatch.setattr(RingMapping, "slot_meta", traced_slot_meta)
     ring = reader._mapped()
     ring.stamps = ring.slot_stamps = _TracedStamps(ring.stamps, trace, stale)  # type: ignore
-    reader._fence = traced_fence
+    reader._slots.fence = traced_fence
     return reader, trace
 
 

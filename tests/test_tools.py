@@ -42,10 +42,17 @@ BIN = Path(PYTHON).parent
 STARTED: List["subprocess.Popen[str]"] = []
 
 
+def _default_sigint() -> None:
+    # A test run started in the background of a shell inherits SIGINT ignored; the
+    # tests that stop a tool with SIGINT need it to arrive.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def tool(name: str, *args: str, **kw: object) -> "subprocess.Popen[str]":
     process = subprocess.Popen(
-        [str(BIN / name), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw  # type: ignore[call-overload]
-    )
+        [str(BIN / name), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint, **kw,  # type: ignore[call-overload]
+    )  # fmt: skip
     STARTED.append(process)
     return process
 

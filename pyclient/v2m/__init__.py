@@ -30,6 +30,7 @@ from .layout import FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_S
 from .priority import Priority, raise_priority, shorten_gil_switch_interval
 from .reader import Reader, ring_path
 from .spawn import Engine, find_engine, spawn
+from .events import VadEvent, VadEventOptions
 from .utterances import Utterance, UtteranceOptions
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "Frame",
     "Utterance",
     "UtteranceOptions",
+    "VadEvent",
+    "VadEventOptions",
     "spawn",
     "Engine",
     "EngineFailed",

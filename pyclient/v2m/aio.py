@@ -15,14 +15,16 @@ WAIT_S = 0.25
 """Longest single wait on the worker thread, so a cancelled iteration frees it promptly."""
 
 
-class _Readable(_utterances.FrameSource, Protocol):
+class Readable(_utterances.FrameSource, Protocol):
+    """What asyncio iteration needs of a reader."""
+
     def read(self, timeout: Optional[float] = None) -> Optional[Frame]: ...
 
     @property
     def ended(self) -> bool: ...
 
 
-async def frames(reader: _Readable) -> AsyncIterator[Frame]:
+async def frames(reader: Readable) -> AsyncIterator[Frame]:
     """The frames of ``for frame in reader``, awaited."""
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(1, thread_name_prefix="v2m-aiter") as pool:

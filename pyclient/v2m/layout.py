@@ -133,6 +133,22 @@ STATS_FIELDS = (
 )
 
 
+def stamp_complete(index: int) -> int:
+    """The stamp a slot holds once frame ``index`` is completely written (``LAYOUT.md``
+    §6; ``v2m_layout::stamp_complete`` in Rust): ``2 * index + 2``. While it is being
+    written the stamp is odd, ``2 * index + 1``; a slot never written holds 0.
+
+    >>> stamp_complete(0)
+    2
+    """
+    return 2 * index + 2
+
+
+def stamp_writing(index: int) -> int:
+    """The odd stamp a slot holds while frame ``index`` is being written."""
+    return 2 * index + 1
+
+
 def field_size(code: str) -> int:
     """Bytes a struct code occupies, e.g. ``field_size("Q") == 8``."""
     return struct.calcsize("<" + code)

@@ -1,4 +1,11 @@
-"""The ring reader: attaches to ``/dev/shm/v2m-NAME`` read-only and yields frames."""
+"""The ring reader: attaches to ``/dev/shm/v2m-NAME`` read-only and yields frames.
+
+A :class:`Reader` combines three parts: :mod:`v2m.attach` finds and maps the ring,
+:class:`v2m.slots.SlotReader` takes frames out of it under the seqlock and counts what
+was lost, and a :mod:`v2m.waiting` strategy waits for the next frame. What is left here
+is what a user sees: positions, liveness, reattaching, deadlines, pacing, priority, and
+the iterators built on frames.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +13,31 @@ import logging
 import re
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, AsyncIterator, Iterator, Optional, Tuple, Type
+from typing import Iterator, Optional, Tuple, Type
 
 import numpy as np
 import numpy.typing as npt
 
-from . import aio, checks, events, layout, utterances
+from . import checks, layout
+from .attach import attach, writer_gone
+from .cursor import Pacing
 from .errors import NotFound, WriterGone
 from .frame import Frame
-from .liveness import engine_alive
-from .futex import futex_wait
-from .ordering import Fence, no_fence, reader_fence
-from .cursor import Cursor
 from .mapping import RingMapping
+from .ordering import reader_fence
 from .priority import Priority, raise_priority
-from .wake import AdaptiveWake, Plan
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from .events import VadEvent, VadEventOptions
-    from .utterances import Utterance, UtteranceOptions
+from .slots import SlotReader
+from .speech_iterators import SpeechIterators
+from .waiting import WAKES, strategy
 
 SHM_DIR = "/dev/shm"
 LOG = logging.getLogger("v2m")
 DROP_WARNING_INTERVAL_S = 1.0
 """Losses are reported through ``logging`` at most this often, summed."""
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
-_NAN = float("nan")
-WAKES = ("futex", "adaptive")
-"""The wake strategies a reader can use (``Reader(..., wake=...)``)."""
 LIVENESS_INTERVAL_S = 0.25
 """How long a wait sleeps before checking that the engine is still alive."""
-REMOVER_GRACE_S = 0.25
-"""How long a reader waits out a lock on a ring whose engine is gone (a new engine
-removing it) before it believes the lock is a live engine's it cannot see."""
+__all__ = ["Reader", "ring_path", "WAKES"]
 
 
 def ring_path(name: str) -> str:
@@ -59,7 +56,7 @@ def ring_path(name: str) -> str:
     return f"{SHM_DIR}/v2m-{name}"
 
 
-class Reader:
+class Reader(SpeechIterators):
     """A read-only view of one engine's frame ring.
 
     Parameters
@@ -107,9 +104,11 @@ class Reader:
         irregular, fast, stalled or restarting.
     pace
         Hold the engine back: an engine started with ``--pace-to-readers`` (a file or
-        synthetic source) never overwrites a frame this reader has not read yet, so a
-        slow consumer of a file loses nothing (the replay slows down instead). The
-        frame last returned stays valid until the next read. No effect on other engines.
+        synthetic source) never overwrites a frame this reader still needs, so a slow
+        consumer of a file loses nothing (the replay slows down instead). It needs the
+        frame last returned (until the next read) and every frame from
+        :meth:`keep_from`'s index on: :meth:`utterances` and :meth:`vad_events` keep what
+        they still need that way. No effect on other engines.
 
     Raises
     ------
@@ -146,7 +145,7 @@ class Reader:
         priority: bool = False,
     ) -> None:
         self._ring: Optional[RingMapping] = None
-        self._cursor: Optional[Cursor] = None
+        self._pacing: Optional[Pacing] = None
         checks.one_of("start", start, ("latest", "oldest"))
         checks.one_of("wake", wake, WAKES)
         checks.number("wait", wait, unit="seconds", low=0, infinite=True)
@@ -160,15 +159,13 @@ class Reader:
             checks.flag(option, value)
         if owner is not None:
             checks.integer("owner", owner, low=0)
-        self._keep: Optional[int] = None  # keep_from()'s index
-        self._hold_clamped = False  # said once that a hold outgrew the ring
         self._fence = reader_fence()
         self.wake = wake
         self.wait_for_vad = wait_for_vad
         self._raise_priority = priority
         self.priority_result: Optional[Priority] = None
         """With ``priority=True``: what the reading thread got (after the first read)."""
-        self._waker: Optional[AdaptiveWake] = AdaptiveWake(name) if wake == "adaptive" else None
+        self._waiting = strategy(wake, name)
         self.name = name
         self.path = ring_path(name)
         self.copy = copy
@@ -186,6 +183,7 @@ class Reader:
         self._drop_logged_at = 0.0
         called_ns = time.monotonic_ns()
         self._ring = self._attach(time.monotonic() + wait)
+        self._slots = SlotReader(self._ring, self._fence, copy)
         self.info = self._ring.info
         write_seq = int(self._ring.seq[0])
         # A ring created while this reader waited holds only frames published after the
@@ -197,7 +195,7 @@ class Reader:
         self._next = self.start_index
         self.pace = pace
         if pace:
-            self._cursor = Cursor(name, self.generation, self._next)
+            self._pacing = Pacing(name, self.generation, self._next, self.slots)
 
     # ---- geometry ------------------------------------------------------------------------
 
@@ -277,27 +275,8 @@ class Reader:
         not brought back, and a hold never stops the engine from publishing the frame
         this reader waits for: on a ring too small for it, the oldest held frames go
         (and are counted lost by whoever peeks them). No effect without ``pace``."""
-        self._keep = index
-        if self._cursor is not None:
-            self._hold()
-
-    def _hold(self) -> None:
-        """Tells the engine the oldest frame this reader still needs: the one it last
-        returned, or :meth:`keep_from`'s if older, but never so old that the engine
-        could not publish the frame after it (the ring would then stall)."""
-        assert self._cursor is not None
-        needed = self._next - 1 if self._keep is None else min(self._keep, self._next - 1)
-        lowest = self._next + 1 - self.slots
-        if needed < lowest and not self._hold_clamped:
-            self._hold_clamped = True
-            LOG.warning(
-                "ring %r: keeping frames from %d needs more than the ring's %d slots; the "
-                "oldest go (start the engine with more --slots)",
-                self.name,
-                needed,
-                self.slots,
-            )
-        self._cursor.need(max(needed, lowest, 0))
+        if self._pacing is not None:
+            self._pacing.keep_from(index)
 
     def writer_alive(self) -> bool:
         """True while the engine process holds the ring."""
@@ -312,7 +291,7 @@ class Reader:
         """For ``wake="adaptive"``: frames it was awake for (``watched``), times a busy
         CPU sent it back to FUTEX_WAIT (``backoffs``) and what it learned (cadence, how
         early it wakes, p95 lateness of frames and of its timer, in ns); else None."""
-        return None if self._waker is None else self._waker.stats()
+        return self._waiting.stats()
 
     @property
     def address_range(self) -> Tuple[int, int]:
@@ -352,43 +331,34 @@ class Reader:
             if not self._move_to_new_ring(deadline):
                 return None
         while True:
-            ring = self._mapped()
-            # Load order matters: futex word, then write_seq, then state. A
-            # publish or close after any of these loads changes the futex word,
-            # so the wait below returns at once instead of missing it. (Samples
-            # first: sample_futex and sample_seq, the same way.)
-            word = int(ring.word[0])
-            published = int(ring.seq[0])
-            index = self._next
-            if index >= published:
-                # Before sleeping on that word: a weakly ordered CPU may have loaded
-                # write_seq before it, so look again after a fence.
-                self._fence()
-                published = int(ring.seq[0])
+            slots, index = self._slots, self._next
+            ring = slots.ring
+            word, published = slots.published(index)
             if index < published:
-                slots = self.slots
-                if published - index > slots:
-                    # Lapped: everything before the oldest slot is gone.
-                    self.dropped += published - slots - index
-                    index = published - slots
+                index, lost = slots.catch_up(index, published)
+                frame = slots.take(index)
+                if self._pacing is not None and self._pacing.before_first and (lost or not frame):
+                    # Another pacing reader let the engine on before it saw this one's
+                    # cursor: this reader begins with the oldest frame it can hold.
+                    self._next = self.start_index = index + (frame is None)
+                    self._pacing.start_at(self._next)
+                    continue
+                self.dropped += lost
                 self._next = index + 1
-                frame = self._take(index)
                 if self.dropped > self._drops_reported:
                     self._report_drops()
-                if frame is not None:
-                    if self._gap:
-                        frame.flags |= layout.FLAG_DISCONTINUITY
-                        self._gap = False
-                    if self._waker is not None:
-                        landed = frame.samples_ns if frame.vad_pending else frame.publish_ns
-                        self._waker.observe(landed, frame.discontinuity, time.monotonic_ns())
-                    if self._cursor is not None:
-                        self._hold()
-                    return frame
-                self.dropped += 1
-                continue
+                if frame is None:
+                    self.dropped += 1
+                    continue
+                if self._gap:
+                    frame.flags |= layout.FLAG_DISCONTINUITY
+                    self._gap = False
+                self._waiting.handed_out(frame)
+                if self._pacing is not None:
+                    self._pacing.handed_out(index)
+                return frame
             if int(ring.state[0]) == layout.STATE_CLOSED:
-                self._fence()  # closed is stored after the last write_seq
+                slots.fence()  # closed is stored after the last frame count
                 if int(ring.seq[0]) > index:
                     continue  # the final frames were published just before closing
                 self._ended = True
@@ -405,38 +375,10 @@ class Reader:
                         if self._ring is not ring:
                             continue
                     return None
-            if self._waker is not None:
-                plan = self._waker.plan(time.monotonic_ns())
-                if plan is not None:
-                    self._watch(ring, word, published, plan, wait)
-                    continue
-            futex_wait(ring.word_address, word, wait)
-            if int(ring.word[0]) == word and not self._writer_lives(ring):
+            slept = self._waiting.wait(slots, word, published, wait)
+            if slept and int(ring.word[0]) == word and not self._writer_lives(ring):
                 if not self._move_to_new_ring(deadline):
                     return None
-
-    def _watch(self, ring: RingMapping, word: int, published: int, plan: Plan, wait: float) -> None:
-        """The adaptive wait: asleep until ``plan.wake_ns`` (a publish still wakes it),
-        then awake, watching ``write_seq``, until the frame lands or ``plan.give_up_ns``."""
-        waker = self._waker
-        assert waker is not None
-        now = time.monotonic_ns()
-        if now < plan.wake_ns:
-            futex_wait(ring.word_address, word, min(wait, (plan.wake_ns - now) / 1e9))
-            woke = time.monotonic_ns()
-            if woke >= plan.wake_ns:
-                waker.timer_woke(woke - plan.wake_ns)
-            return  # the caller looks again: a frame, the close, or time to watch
-        give_up = min(plan.give_up_ns, now + int(wait * 1e9))
-        seq, state = ring.seq, ring.state
-        while int(seq[0]) == published and int(state[0]) != layout.STATE_CLOSED:
-            # Re-reading the newest frame keeps the path the next one takes in the
-            # caches: cold after a cadence of idleness, it costs ~40 µs, warm ~3 µs.
-            self._take(published - 1, no_fence)
-            if time.monotonic_ns() >= give_up:
-                waker.missed()  # late beyond the jitter: the next look waits in FUTEX_WAIT
-                return
-        waker.saw(time.monotonic_ns())
 
     def _report_drops(self) -> None:
         """Says through ``logging`` that frames were lost (summed, at most once a second)."""
@@ -465,123 +407,15 @@ class Reader:
         if int(ring.state[0]) == layout.STATE_CLOSED or ring.writer_alive():
             return True
         if not self.reattach:
-            raise WriterGone(
-                f"the engine (pid {self.info.writer_pid}) of ring {self.name!r} died "
-                "without closing it; restart the engine"
-            )
+            raise writer_gone(self.name, self.info.writer_pid)
         return False
-
-    def _take(self, index: int, fence: Optional[Fence] = None) -> Optional[Frame]:
-        """Reads frame ``index`` (published: the caller saw ``seq > index``) under the
-        seqlock; None if overwritten. ``fence`` orders the loads (LAYOUT.md §6): a
-        no-op on x86-64, a full barrier on ARM64 (:mod:`v2m.ordering`)."""
-        fence = self._fence if fence is None else fence
-        ring = self._mapped()
-        slot = index & (self.slots - 1)
-        expected = 2 * index + 2
-        stamps = ring.slot_stamps
-        if not self._stamp_shows(stamps, slot, expected, fence):
-            return None
-        fence()  # the stamp before the copy
-        meta = ring.slot_meta(slot)
-        samples_ns = ring.samples_ns(slot)
-        samples = ring.samples[slot]
-        if self.copy:
-            samples = samples.copy()
-        fence()  # the copy before the stamp's second load
-        if int(stamps[slot]) != expected:
-            return None
-        if stamps is not ring.stamps:  # samples first: the VAD fields are not ours
-            meta = (expected, *meta[1:3], 0, _NAN, 0, *meta[6:])
-        return Frame(meta, samples, stamps, slot, self.frame_duration, samples_ns, fence)
-
-    @staticmethod
-    def _stamp_shows(
-        stamps: npt.NDArray[np.uint64], slot: int, expected: int, fence: Fence
-    ) -> bool:
-        """Whether a published frame's slot still holds it (stamp ``expected``).
-
-        A stamp older than the frame cannot be what the slot holds once its frame is
-        published; a weakly ordered CPU may still have loaded it before the ``seq``
-        that said so, and after a fence it reads the slot's stamp as of that ``seq``
-        or later (never counted as a loss for being early)."""
-        stamp = int(stamps[slot])
-        if stamp < expected:
-            fence()
-            stamp = int(stamps[slot])
-        return stamp == expected
 
     def peek(self, index: int) -> Optional[Frame]:
         """Frame ``index`` if it is still in the ring (history or not yet read),
         without moving this reader; None if not published yet or overwritten."""
         if index < 0 or index >= self.write_seq:
             return None
-        return self._take(index)
-
-    def utterances(self, **options: Unpack[UtteranceOptions]) -> Iterator[Utterance]:
-        """Speech segments, ready for a recognizer, cut from the engine's per-frame VAD
-        probability the way Silero's ``get_speech_timestamps`` cuts them.
-
-        Options (see :class:`v2m.UtteranceOptions`): ``min_speech_ms`` (250),
-        ``min_silence_ms`` (500), ``speech_pad_ms`` (300), ``max_utterance_s`` (30),
-        ``threshold`` and ``neg_threshold`` (the engine's, from the header).
-
-        Speech starts at a frame whose probability reaches ``threshold`` and ends once
-        it has stayed below ``neg_threshold`` for ``min_silence_ms``; segments shorter
-        than ``min_speech_ms`` are dropped; ``speech_pad_ms`` of audio is kept on each
-        side (the leading pad comes from the ring's history, so the first word is never
-        cut off even when the reader attached at speech onset; pads of neighbouring
-        segments never overlap); a segment longer than ``max_utterance_s`` is split.
-
-        Yields :class:`v2m.Utterance` objects; ends when the ring closes.
-
-        Example
-        -------
-        >>> for u in reader.utterances(min_silence_ms=300):  # doctest: +SKIP
-        ...     text = model.transcribe(u.audio)
-        """
-        self._need_vad("utterances()")
-        return utterances.utterances(self, **options)
-
-    def vad_events(self, **options: Unpack[VadEventOptions]) -> Iterator[VadEvent]:
-        """Speech start and end events as soon as each is decided, like silero-vad's
-        ``VADIterator`` (same option meanings: ``threshold`` (the engine's),
-        ``min_silence_ms`` 100, ``speech_pad_ms`` 30). A discontinuity ends speech.
-
-        Example
-        -------
-        >>> for event in reader.vad_events():  # doctest: +SKIP
-        ...     print(event.kind, round(event.time_s, 2))
-        """
-        self._need_vad("vad_events()")
-        return events.vad_events(self, **options)
-
-    def avad_events(self, **options: Unpack[VadEventOptions]) -> AsyncIterator[VadEvent]:
-        """:meth:`vad_events` for asyncio apps."""
-        return aio.iterate(self.vad_events(**options))
-
-    @property
-    def default_threshold(self) -> float:
-        """The engine's VAD threshold (from the header)."""
-        return self.info.vad_threshold
-
-    def _need_vad(self, what: str) -> None:
-        if not self.wait_for_vad:
-            raise ValueError(
-                f"{what} cuts speech by the VAD result, which a reader opened with "
-                "wait_for_vad=False does not wait for; open it with wait_for_vad=True"
-            )
-
-    def aiter(self) -> AsyncIterator[Frame]:
-        """``async for frame in reader.aiter()``: the frames of ``for frame in reader``,
-        awaited without blocking the event loop (the futex wait runs on a worker
-        thread) and without polling."""
-        return aio.frames(self)
-
-    def autterances(self, **options: Unpack[UtteranceOptions]) -> AsyncIterator[Utterance]:
-        """``async for u in reader.autterances()``: :meth:`utterances` for asyncio apps."""
-        self._need_vad("autterances()")
-        return aio.iterate(utterances.utterances(self, **options))
+        return self._slots.take(index)
 
     def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]:
         """One zero-copy, read-only view of ``count`` consecutive frames' samples.
@@ -613,28 +447,19 @@ class Reader:
     def frames_valid(self, first_index: int, count: int) -> bool:
         """True if frames ``first_index .. first_index+count-1`` are all complete in the ring
         (False once the reader is closed)."""
-        ring = self._ring
-        if ring is None:
+        if self._ring is None:
             return False
-        self._fence()  # the caller's reads of the frames before the stamps' loads
-        if first_index < 0 or first_index + count > self.write_seq:
-            return False
-        mask = self.slots - 1
-        for index in range(first_index, first_index + count):
-            if not self._stamp_shows(ring.stamps, index & mask, 2 * index + 2, self._fence):
-                return False
-        return True
+        return self._slots.frames_valid(first_index, count)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
         """Unmaps the ring. Frames still referenced keep their memory alive."""
         self._detached = False
-        if self._waker is not None:
-            self._waker.close()
-        if self._cursor is not None:
-            self._cursor.close()
-            self._cursor = None
+        self._waiting.close()
+        if self._pacing is not None:
+            self._pacing.close()
+            self._pacing = None
         if self._ring is not None:
             self._ring.close()
             self._ring = None
@@ -657,31 +482,8 @@ class Reader:
     # ---- attaching -------------------------------------------------------------------------
 
     def _attach(self, deadline: float) -> RingMapping:
-        """Maps the ring once it exists, runs, and has a live (or finished) engine.
-
-        A ring left by a dead engine is waited out until ``deadline``: the next
-        engine under the same name replaces it.
-        """
-        while True:
-            try:
-                ring = RingMapping(self.path, self.name, self.owner)
-            except NotFound:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.005)
-                continue
-            try:
-                while int(ring.state[0]) == layout.STATE_STARTING and time.monotonic() < deadline:
-                    time.sleep(0.001)
-                if self._ready(ring) or time.monotonic() >= deadline:
-                    self._check_ready(ring)
-                    ring.follow(samples_first=not self.wait_for_vad)
-                    return ring
-            except BaseException:
-                ring.close()
-                raise
-            ring.close()
-            time.sleep(0.005)
+        """The ring, once it exists, runs and has a live (or finished) engine."""
+        return attach(self.path, self.name, self.owner, deadline, not self.wait_for_vad)
 
     def _move_to_new_ring(self, deadline: Optional[float]) -> bool:
         """After the engine died: waits for a new engine's ring under the same name and
@@ -701,34 +503,12 @@ class Reader:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
         self._ring, self.info = ring, ring.info
+        self._slots = SlotReader(ring, self._fence, self.copy)
         self._detached = False
         self._next = self.start_index = max(0, int(ring.seq[0]) - self.slots)
-        if self._waker is not None:
-            self._waker.reset()
-        self._keep = None  # the frames it held are the old engine's
-        if self.pace:
-            self._cursor = Cursor(self.name, self.generation, self._next)
+        self._waiting.restart()
+        if self.pace:  # a new cursor: the frames the old one held were the old engine's
+            self._pacing = Pacing(self.name, self.generation, self._next, self.slots)
         self._gap = True
         self.reattached += 1
         return True
-
-    @staticmethod
-    def _ready(ring: RingMapping) -> bool:
-        state = int(ring.state[0])
-        if state == layout.STATE_STARTING:
-            return False
-        # engine_alive, not writer_alive: a stale ring's lock may be a new engine's,
-        # held while it removes that ring.
-        return state == layout.STATE_CLOSED or engine_alive(
-            ring.fd, ring.info.version, ring.info.writer_pid, REMOVER_GRACE_S
-        )
-
-    def _check_ready(self, ring: RingMapping) -> None:
-        state = int(ring.state[0])
-        if state == layout.STATE_STARTING:
-            raise NotFound(f"ring {self.name!r} exists but its engine has not started running")
-        if state != layout.STATE_CLOSED and not ring.writer_alive():
-            raise WriterGone(
-                f"the engine (pid {ring.info.writer_pid}) of ring {self.name!r} died without "
-                "closing it; restart the engine (it removes the stale ring)"
-            )
