@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import v2m
 from conftest import Engines, noise_signal, write_wav
+from python_writer import PythonWriter
 
 FRAME = 512
 
@@ -63,3 +65,27 @@ def test_overrun_with_private_copies(tmp_path: Path, ring_name: str, engines: En
 
 def test_overrun_with_zero_copy_views(tmp_path: Path, ring_name: str, engines: Engines) -> None:
     _overrun(tmp_path, ring_name, engines, copy=False)
+
+
+def test_each_loss_warning_counts_the_frames_lost_since_the_last(
+    ring_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = PythonWriter(ring_name, slots=16)
+    try:
+        with v2m.Reader(ring_name, start="oldest") as reader:
+            for index in range(20):  # lapped by 4 before the first read
+                writer.publish(index)
+            while reader.read(timeout=0) is not None:
+                pass
+            assert reader.read(timeout=0.3) is None  # waited: the engine's liveness checked
+            time.sleep(1.1)  # past the once-a-second limit of the warnings
+            for index in range(20, 60):  # lapped by 24 more
+                writer.publish(index)
+            while reader.read(timeout=0) is not None:
+                pass
+            assert reader.dropped == 28
+    finally:
+        writer.remove()
+    lost = [r.getMessage() for r in caplog.records if "frames lost" in r.getMessage()]
+    assert len(lost) == 2, lost
+    assert "4 frames lost (4 in all)" in lost[0] and "24 frames lost (28 in all)" in lost[1]

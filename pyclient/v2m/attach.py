@@ -15,6 +15,8 @@ REMOVER_GRACE_S = 0.25
 new engine of that layout removing it) before it believes the lock is a live engine's
 it cannot see."""
 _POLL_S = 0.005
+RETRY_S = 0.25
+"""How long each look for a new engine's ring lasts before the deadline is checked."""
 
 
 def attach(
@@ -47,6 +49,28 @@ def attach(
             raise
         ring.close()
         time.sleep(_POLL_S)
+
+
+def next_engine(
+    path: str,
+    name: str,
+    owner: int | None,
+    old_generation: int,
+    samples_first: bool,
+    deadline: float | None,
+) -> RingMapping | None:
+    """After an engine died: the ring of the next engine under ``name`` (another
+    generation), once it runs; None if ``deadline`` passed first (None: no deadline)."""
+    while True:
+        try:
+            ring = attach(path, name, owner, time.monotonic() + RETRY_S, samples_first)
+            if ring.info.generation != old_generation:
+                return ring
+            ring.close()
+        except (NotFound, WriterGone):
+            pass
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
 
 
 def writer_gone(name: str, pid: int) -> WriterGone:

@@ -19,21 +19,20 @@ import numpy as np
 import numpy.typing as npt
 
 from . import checks, layout
-from .attach import attach, writer_gone
+from .attach import attach, next_engine, writer_gone
 from .cursor import Pacing
-from .errors import NotFound, WriterGone
 from .frame import Frame
+from .losses import LossLog
 from .mapping import RingMapping
 from .ordering import reader_fence
 from .priority import Priority, raise_priority
 from .slots import SlotReader
+from .ring_facts import RingFacts
 from .speech_iterators import SpeechIterators
 from .waiting import WAKES, strategy
 
 SHM_DIR = "/dev/shm"
 LOG = logging.getLogger("v2m")
-DROP_WARNING_INTERVAL_S = 1.0
-"""Losses are reported through ``logging`` at most this often, summed."""
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 LIVENESS_INTERVAL_S = 0.25
 """How long a wait sleeps before checking that the engine is still alive."""
@@ -56,7 +55,7 @@ def ring_path(name: str) -> str:
     return f"{SHM_DIR}/v2m-{name}"
 
 
-class Reader(SpeechIterators):
+class Reader(RingFacts, SpeechIterators):
     """A read-only view of one engine's frame ring.
 
     Parameters
@@ -146,19 +145,7 @@ class Reader(SpeechIterators):
     ) -> None:
         self._ring: Optional[RingMapping] = None
         self._pacing: Optional[Pacing] = None
-        checks.one_of("start", start, ("latest", "oldest"))
-        checks.one_of("wake", wake, WAKES)
-        checks.number("wait", wait, unit="seconds", low=0, infinite=True)
-        for option, value in (
-            ("copy", copy),
-            ("reattach", reattach),
-            ("pace", pace),
-            ("wait_for_vad", wait_for_vad),
-            ("priority", priority),
-        ):
-            checks.flag(option, value)
-        if owner is not None:
-            checks.integer("owner", owner, low=0)
+        _check_options(start, wake, wait, owner, copy, reattach, pace, wait_for_vad, priority)
         self._fence = reader_fence()
         self.wake = wake
         self.wait_for_vad = wait_for_vad
@@ -179,12 +166,11 @@ class Reader(SpeechIterators):
         self._detached = False  # between engines, with reattach=True
         self._ended = False
         self._alive_checked = time.monotonic()
-        self._drops_reported = 0  # dropped frames already logged
-        self._drop_logged_at = 0.0
         called_ns = time.monotonic_ns()
         self._ring = self._attach(time.monotonic() + wait)
         self._slots = SlotReader(self._ring, self._fence, copy)
         self.info = self._ring.info
+        self._losses = LossLog(name, self.slots, self.frame_duration)
         write_seq = int(self._ring.seq[0])
         # A ring created while this reader waited holds only frames published after the
         # call: "latest" keeps them (a recorder started before its engine misses nothing).
@@ -196,43 +182,6 @@ class Reader(SpeechIterators):
         self.pace = pace
         if pace:
             self._pacing = Pacing(name, self.generation, self._next, self.slots)
-
-    # ---- geometry ------------------------------------------------------------------------
-
-    @property
-    def sample_rate(self) -> int:
-        """Samples per second."""
-        return self.info.sample_rate
-
-    @property
-    def frame_samples(self) -> int:
-        """Samples per channel in a frame."""
-        return self.info.frame_samples
-
-    @property
-    def channels(self) -> int:
-        """Interleaved channels (1 for everything the engine writes today)."""
-        return self.info.channels
-
-    @property
-    def slots(self) -> int:
-        """Frames the ring holds."""
-        return self.info.slot_count
-
-    @property
-    def frame_duration(self) -> float:
-        """Seconds of audio in one frame."""
-        return self.info.frame_samples / self.info.sample_rate
-
-    @property
-    def generation(self) -> int:
-        """The engine start this ring belongs to."""
-        return self.info.generation
-
-    @property
-    def uptime(self) -> float:
-        """Seconds since the engine created the ring."""
-        return (time.monotonic_ns() - self.info.created_mono_ns) / 1e9
 
     # ---- live state ------------------------------------------------------------------------
 
@@ -343,12 +292,11 @@ class Reader(SpeechIterators):
                     self._next = self.start_index = index + (frame is None)
                     self._pacing.start_at(self._next)
                     continue
-                self.dropped += lost
+                self.dropped += lost + (frame is None)
                 self._next = index + 1
-                if self.dropped > self._drops_reported:
-                    self._report_drops()
+                if lost or frame is None:
+                    self._losses.note(self.dropped)
                 if frame is None:
-                    self.dropped += 1
                     continue
                 if self._gap:
                     frame.flags |= layout.FLAG_DISCONTINUITY
@@ -380,30 +328,10 @@ class Reader(SpeechIterators):
                 if not self._move_to_new_ring(deadline):
                     return None
 
-    def _report_drops(self) -> None:
-        """Says through ``logging`` that frames were lost (summed, at most once a second)."""
-        now = time.monotonic()
-        if now - self._drop_logged_at < DROP_WARNING_INTERVAL_S:
-            return
-        lost = self.dropped - self._drops_reported
-        self._drops_reported, self._drop_logged_at = self.dropped, now
-        LOG.warning(
-            "ring %r: %d frames lost (%d in all): this reader fell more than %d frames "
-            "(%.0f s) behind the engine; read faster, or replay files with "
-            "--pace-to-readers and Reader(pace=True)",
-            self.name,
-            lost,
-            self.dropped,
-            self.slots,
-            self.slots * self.frame_duration,
-        )
-
     def _writer_lives(self, ring: RingMapping) -> bool:
         """False if the engine died without closing the ring (a reattaching reader
         then moves on); raises ``WriterGone`` for a reader that does not reattach."""
         self._alive_checked = time.monotonic()
-        self._drops_reported = 0  # dropped frames already logged
-        self._drop_logged_at = 0.0
         if int(ring.state[0]) == layout.STATE_CLOSED or ring.writer_alive():
             return True
         if not self.reattach:
@@ -429,20 +357,8 @@ class Reader(SpeechIterators):
         ValueError
             The run wraps the ring, is not yet published, or was overwritten.
         """
-        if count < 1 or count > self.slots:
-            raise ValueError(f"count must be 1..{self.slots}, not {count}")
-        first_slot = first_index & (self.slots - 1)
-        if first_slot + count > self.slots:
-            raise ValueError(
-                f"frames {first_index}..{first_index + count - 1} wrap the ring's end; "
-                "split the run at the wrap or copy it"
-            )
-        if not self.frames_valid(first_index, count):
-            raise ValueError(
-                f"frames {first_index}..{first_index + count - 1} are not all in the ring"
-            )
-        view = self._mapped().samples[first_slot : first_slot + count]
-        return view.reshape(-1) if self.channels == 1 else view.reshape(-1, self.channels)
+        self._mapped()
+        return self._slots.window(first_index, count)
 
     def frames_valid(self, first_index: int, count: int) -> bool:
         """True if frames ``first_index .. first_index+count-1`` are all complete in the ring
@@ -489,20 +405,15 @@ class Reader(SpeechIterators):
         """After the engine died: waits for a new engine's ring under the same name and
         continues with its oldest frame. False if ``deadline`` passed first."""
         old_generation = self.info.generation
+        self.close()
         self._detached = True
-        while True:
-            self.close()
-            self._detached = True
-            try:
-                ring = self._attach(time.monotonic() + LIVENESS_INTERVAL_S)
-                if ring.info.generation != old_generation:
-                    break
-                ring.close()
-            except (NotFound, WriterGone):
-                pass
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-        self._ring, self.info = ring, ring.info
+        found = next_engine(
+            self.path, self.name, self.owner, old_generation, not self.wait_for_vad, deadline
+        )
+        if found is None:
+            return False
+        self._ring = ring = found
+        self.info = ring.info
         self._slots = SlotReader(ring, self._fence, self.copy)
         self._detached = False
         self._next = self.start_index = max(0, int(ring.seq[0]) - self.slots)
@@ -512,3 +423,16 @@ class Reader(SpeechIterators):
         self._gap = True
         self.reattached += 1
         return True
+
+
+def _check_options(
+    start: object, wake: object, wait: object, owner: object, *flags: object
+) -> None:
+    """The checks of :class:`Reader`'s options (``flags``: its bools, in order)."""
+    checks.one_of("start", start, ("latest", "oldest"))
+    checks.one_of("wake", wake, WAKES)
+    checks.number("wait", wait, unit="seconds", low=0, infinite=True)
+    if owner is not None:
+        checks.integer("owner", owner, low=0)
+    for option, value in zip(("copy", "reattach", "pace", "wait_for_vad", "priority"), flags):
+        checks.flag(option, value)

@@ -76,6 +76,24 @@ class SlotReader:
             meta = (expected, *meta[1:3], 0, _NAN, 0, *meta[6:])
         return Frame(meta, samples, stamps, slot, self.frame_s, samples_ns, fence)
 
+    def window(self, first_index: int, count: int) -> npt.NDArray[np.float32]:
+        """The zero-copy view of frames ``first_index .. first_index+count-1``'s samples
+        (see :meth:`v2m.Reader.window`); ValueError if the run is not all in the ring."""
+        if count < 1 or count > self.slots:
+            raise ValueError(f"count must be 1..{self.slots}, not {count}")
+        first_slot = first_index & (self.slots - 1)
+        last = first_index + count - 1
+        if first_slot + count > self.slots:
+            raise ValueError(
+                f"frames {first_index}..{last} wrap the ring's end; split the run at the "
+                "wrap or copy it"
+            )
+        if not self.frames_valid(first_index, count):
+            raise ValueError(f"frames {first_index}..{last} are not all in the ring")
+        view = self.ring.samples[first_slot : first_slot + count]
+        channels = self.ring.info.channels
+        return view.reshape(-1) if channels == 1 else view.reshape(-1, channels)
+
     def frames_valid(self, first_index: int, count: int) -> bool:
         """Whether whole frames ``first_index .. first_index+count-1`` are all published
         and complete in their slots."""
