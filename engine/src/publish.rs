@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use v2m_layout::seqlock::FrameRecord;
 use v2m_layout::{FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART};
 
 use crate::dsp::level;
 use crate::log;
 use crate::pacing::FrameClock;
-use crate::ring::{FrameMeta, RingWriter};
+use crate::ring::RingWriter;
 use crate::shm::cursors::PacingReaders;
 use crate::source::{Chunk, Source};
 use crate::vad::{hysteresis::SpeechGate, Vad, VadInput};
@@ -99,7 +100,7 @@ impl<'a> Publisher<'a> {
         }
         // The samples go out before the VAD runs: readers of the audio do not
         // wait for the inference (LAYOUT.md §6, two-phase publish).
-        let meta = FrameMeta {
+        let record = FrameRecord {
             capture_ns: self.clock.capture_ns(position),
             rms: level.rms,
             peak: level.peak,
@@ -108,7 +109,7 @@ impl<'a> Publisher<'a> {
             arrival_ns,
             ..Default::default()
         };
-        let published = self.writer.publish_samples(frame, &meta);
+        let published = self.writer.publish_samples(frame, &record);
         let started = Instant::now();
         let discontinuity = flags & FLAG_DISCONTINUITY != 0;
         let vad_prob = self.vad.probability(&VadInput { samples: frame, level, discontinuity });

@@ -1,9 +1,6 @@
 //! Where each section of a segment lies, computed from the ring's format.
 
-use crate::{
-    LayoutError, HEADER_SIZE, MAX_CHANNELS, MAX_FRAME_SAMPLES, MAX_SLOTS, PAGE, RATE_RANGE, SLOT_META_SIZE,
-    SLOT_RECORD_SIZE,
-};
+use crate::{LayoutError, HEADER_SIZE, PAGE, SLOT_META_SIZE, SLOT_RECORD_SIZE};
 
 /// The format of a ring and the byte offsets of its sections.
 ///
@@ -47,27 +44,9 @@ impl Geometry {
         frame_samples: u32,
         slot_count: u32,
     ) -> Result<Geometry, LayoutError> {
-        if !RATE_RANGE.contains(&sample_rate) {
-            return Err(LayoutError::Invalid(format!(
-                "sample rate {sample_rate} Hz is outside {}..={} Hz",
-                RATE_RANGE.start(),
-                RATE_RANGE.end()
-            )));
-        }
-        if channels == 0 || channels > MAX_CHANNELS {
-            return Err(LayoutError::Invalid(format!(
-                "channel count {channels} is outside 1..={MAX_CHANNELS}"
-            )));
-        }
-        if frame_samples == 0 || frame_samples > MAX_FRAME_SAMPLES {
-            return Err(LayoutError::Invalid(format!(
-                "frame size {frame_samples} is outside 1..={MAX_FRAME_SAMPLES} samples"
-            )));
-        }
-        if !(2..=MAX_SLOTS).contains(&slot_count) || !slot_count.is_power_of_two() {
-            return Err(LayoutError::Invalid(format!(
-                "slot count {slot_count} must be a power of two in 2..={MAX_SLOTS}"
-            )));
+        let problems = crate::format_problems(sample_rate, channels, frame_samples, slot_count);
+        if !problems.is_empty() {
+            return Err(LayoutError::Invalid(problems.join("; ")));
         }
         let meta_offset = HEADER_SIZE as u64;
         let meta_end = meta_offset + u64::from(slot_count) * SLOT_RECORD_SIZE as u64;

@@ -10,11 +10,17 @@
 //!
 //! Since layout 1.2 a frame is written in two phases, each ending in its own
 //! even stamp: [`write_samples`] (both stamps odd, samples and what is known
-//! before the VAD, samples stamp even) and [`complete_vad`] (the VAD fields,
-//! frame stamp even). A reader of the samples ([`read_samples`]) checks the
-//! samples stamp; a reader of the whole frame ([`read_slot`], every 1.0 and
-//! 1.1 reader) checks the frame stamp, which stays odd until the VAD result
-//! is in, so it never sees a frame with a half-written VAD field.
+//! before the VAD, samples stamp even) and [`VadPending::complete`] (the VAD
+//! fields, frame stamp even). A reader of the samples ([`read_samples`]) checks
+//! the samples stamp; a reader of the whole frame ([`read_slot`], every 1.0 and
+//! 1.1 reader) checks the frame stamp, which stays odd until the VAD result is
+//! in, so it never sees a frame with a half-written VAD field.
+//!
+//! The second phase is a guard, as crossbeam's `SeqLock` hands its writer one:
+//! [`write_samples`] returns a [`VadPending`] that only `complete` consumes, so
+//! a frame cannot be completed twice or without its samples, and a guard
+//! dropped without its result (the VAD panicked) still completes the frame,
+//! with no probability (NaN): a slot never stays odd.
 
 use crate::primitive::{fence, AtomicU32, AtomicU64, Ordering};
 use crate::{stamp_complete, stamp_writing, SlotMeta, SlotSamples};
@@ -47,7 +53,7 @@ pub struct FrameRecord {
 }
 
 /// Writes frame `record.index` into one slot in both phases back to back
-/// ([`write_samples`] then [`complete_vad`]).
+/// ([`write_samples`] then [`VadPending::complete`]).
 ///
 /// `samples` is the slot's sample area and `frame` exactly as long. Wait-free;
 /// only the ring's single writer may call it.
@@ -58,21 +64,25 @@ pub fn write_slot(
     frame: &[f32],
     record: &FrameRecord,
 ) {
-    write_samples(meta, early, samples, frame, record);
-    complete_vad(meta, record);
+    write_samples(meta, early, samples, frame, record).complete(
+        record.publish_ns,
+        record.vad_prob,
+        record.speech,
+    );
 }
 
 /// Phase 1: writes frame `record.index`'s samples and every field known
 /// before the VAD: both stamps odd, Release fence, samples and fields
 /// (Relaxed), samples stamp even (Release). The frame stamp stays odd until
-/// [`complete_vad`].
-pub fn write_samples(
-    meta: &SlotMeta,
+/// the returned guard completes it (phase 2). `record`'s VAD fields,
+/// `publish_ns` excepted, are not read.
+pub fn write_samples<'a>(
+    meta: &'a SlotMeta,
     early: &SlotSamples,
     samples: &[AtomicU32],
     frame: &[f32],
     record: &FrameRecord,
-) {
+) -> VadPending<'a> {
     debug_assert_eq!(samples.len(), frame.len());
     early.stamp.store(stamp_writing(record.index), Ordering::Relaxed);
     meta.stamp.store(stamp_writing(record.index), Ordering::Relaxed);
@@ -93,21 +103,55 @@ pub fn write_samples(
     // Release: a reader that loads this even stamp with Acquire sees all of
     // the stores above.
     early.stamp.store(stamp_complete(record.index), Ordering::Release);
+    VadPending { meta, index: record.index, done: false }
 }
 
-/// Phase 2: the VAD fields and `publish_ns` of the frame [`write_samples`]
-/// began, then the frame stamp even (Release).
-pub fn complete_vad(meta: &SlotMeta, record: &FrameRecord) {
-    meta.publish_ns.store(record.publish_ns, Ordering::Relaxed);
-    meta.vad_prob.store(record.vad_prob.to_bits(), Ordering::Relaxed);
-    meta.speech.store(u32::from(record.speech), Ordering::Relaxed);
-    // Release: a reader that loads this even stamp with Acquire sees both
-    // phases' stores.
-    meta.stamp.store(stamp_complete(record.index), Ordering::Release);
+/// Phase 2 of a frame [`write_samples`] began: its frame stamp is odd until
+/// [`VadPending::complete`] (or the guard's drop) writes the VAD fields.
+#[must_use = "the frame stays unreadable to readers of whole frames until its VAD result is in"]
+pub struct VadPending<'a> {
+    meta: &'a SlotMeta,
+    index: u64,
+    done: bool,
 }
 
-/// Makes frames up to `index` visible to readers: `write_seq ← index + 1` (Release),
-/// after [`write_slot`] completed frame `index`.
+impl VadPending<'_> {
+    /// The frame being written.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// Stores `publish_ns` and the VAD result, then the frame stamp even
+    /// (Release): the frame is complete.
+    pub fn complete(mut self, publish_ns: u64, vad_prob: f32, speech: bool) {
+        self.finish(publish_ns, vad_prob, speech);
+    }
+
+    fn finish(&mut self, publish_ns: u64, vad_prob: f32, speech: bool) {
+        let meta = self.meta;
+        meta.publish_ns.store(publish_ns, Ordering::Relaxed);
+        meta.vad_prob.store(vad_prob.to_bits(), Ordering::Relaxed);
+        meta.speech.store(u32::from(speech), Ordering::Relaxed);
+        // Release: a reader that loads this even stamp with Acquire sees both
+        // phases' stores.
+        meta.stamp.store(stamp_complete(self.index), Ordering::Release);
+        self.done = true;
+    }
+}
+
+impl Drop for VadPending<'_> {
+    /// A frame whose VAD result never came is completed without one (NaN, no
+    /// speech, `publish_ns` 0): its slot never stays odd.
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(0, f32::NAN, false);
+        }
+    }
+}
+
+/// Makes frames up to `index` visible to readers: `write_seq ← index + 1`
+/// (Release), after frame `index` was completed (or `sample_seq`, after its
+/// samples were written).
 pub fn announce(write_seq: &AtomicU64, index: u64) {
     // Release: a reader that sees write_seq > index also sees the slot complete.
     write_seq.store(index + 1, Ordering::Release);
@@ -192,4 +236,39 @@ fn copy_under(
 pub fn still_holds(meta: &SlotMeta, index: u64) -> bool {
     fence(Ordering::Acquire);
     meta.stamp.load(Ordering::Relaxed) == stamp_complete(index)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn slot() -> (SlotMeta, SlotSamples, Vec<AtomicU32>) {
+        (SlotMeta::new(), SlotSamples::new(), (0..4).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    #[test]
+    fn a_frame_is_whole_only_once_its_guard_completes_it() {
+        let (meta, early, samples) = slot();
+        let record = FrameRecord { index: 7, capture_ns: 5, ..FrameRecord::default() };
+        let pending = write_samples(&meta, &early, &samples, &[1.0, 2.0, 3.0, 4.0], &record);
+        let mut out = [0.0; 4];
+        assert!(read_samples(&meta, &early, &samples, 7, &mut out).is_some(), "samples first");
+        assert!(read_slot(&meta, &samples, 7, &mut out).is_none(), "no whole frame yet");
+        pending.complete(9, 0.75, true);
+        let whole = read_slot(&meta, &samples, 7, &mut out).expect("complete");
+        assert_eq!(
+            (whole.publish_ns, whole.vad_prob, whole.speech, out),
+            (9, 0.75, true, [1.0, 2.0, 3.0, 4.0])
+        );
+    }
+
+    #[test]
+    fn a_guard_dropped_without_its_result_completes_the_frame_without_one() {
+        let (meta, early, samples) = slot();
+        let record = FrameRecord { index: 3, ..FrameRecord::default() };
+        drop(write_samples(&meta, &early, &samples, &[0.5; 4], &record));
+        let mut out = [0.0; 4];
+        let whole = read_slot(&meta, &samples, 3, &mut out).expect("the slot is not left odd");
+        assert!(whole.vad_prob.is_nan() && !whole.speech && whole.publish_ns == 0);
+    }
 }

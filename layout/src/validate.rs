@@ -10,8 +10,8 @@ use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::{
-    Geometry, Header, RingConfig, VadConfig, VadKind, FORMAT_F32LE, HEADER_USED, MAGIC, MAX_CHANNELS,
-    MAX_FRAME_SAMPLES, MAX_META_STRIDE, MAX_SLOTS, RATE_RANGE, SLOT_META_SIZE, STATE_CLOSED, VERSION_MAJOR,
+    Geometry, Header, RingConfig, VadConfig, VadKind, FORMAT_F32LE, HEADER_USED, MAGIC, MAX_META_STRIDE,
+    SLOT_META_SIZE, STATE_CLOSED, VERSION_MAJOR,
 };
 
 /// Why a segment cannot be read as a version-1 ring.
@@ -229,24 +229,7 @@ fn geometry_from(bytes: &[u8], header_size: u64, total_size: u64) -> Result<Geom
     if format != FORMAT_F32LE {
         return Err(invalid(format!("unknown sample format {format}")));
     }
-    let mut problems = Vec::new();
-    if !RATE_RANGE.contains(&g.sample_rate) {
-        problems.push(format!(
-            "sample rate {} Hz is outside {}..={}",
-            g.sample_rate,
-            RATE_RANGE.start(),
-            RATE_RANGE.end()
-        ));
-    }
-    if !(1..=MAX_CHANNELS).contains(&g.channels) {
-        problems.push(format!("channel count {} is outside 1..={MAX_CHANNELS}", g.channels));
-    }
-    if !(1..=MAX_FRAME_SAMPLES).contains(&g.frame_samples) {
-        problems.push(format!("frame size {} is outside 1..={MAX_FRAME_SAMPLES}", g.frame_samples));
-    }
-    if !(2..=MAX_SLOTS).contains(&g.slot_count) || !g.slot_count.is_power_of_two() {
-        problems.push(format!("slot count {} is not a power of two in 2..={MAX_SLOTS}", g.slot_count));
-    }
+    let mut problems = crate::format_problems(g.sample_rate, g.channels, g.frame_samples, g.slot_count);
     if !(SLOT_META_SIZE as u32..=MAX_META_STRIDE).contains(&g.meta_stride) || g.meta_stride % 8 != 0 {
         problems.push(format!(
             "metadata stride {} is outside {SLOT_META_SIZE}..={MAX_META_STRIDE} or not a multiple of 8",

@@ -14,7 +14,7 @@
 use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use v2m_layout::seqlock::{announce, complete_vad, published, read_samples, read_slot, write_samples};
+use v2m_layout::seqlock::{announce, published, read_samples, read_slot, write_samples};
 use v2m_layout::{stamp_complete, FrameRecord, SlotMeta, SlotSamples};
 
 const SLOTS: u64 = 2;
@@ -71,9 +71,15 @@ impl Ring {
     fn publish(&self, index: u64) {
         let slot = self.slot(index);
         let record = record_of(index);
-        write_samples(&self.meta[slot], &self.early[slot], &self.samples[slot], &samples_of(index), &record);
+        let pending = write_samples(
+            &self.meta[slot],
+            &self.early[slot],
+            &self.samples[slot],
+            &samples_of(index),
+            &record,
+        );
         announce(&self.sample_seq, index);
-        complete_vad(&self.meta[slot], &record);
+        pending.complete(record.publish_ns, record.vad_prob, record.speech);
         announce(&self.write_seq, index);
     }
 

@@ -120,7 +120,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 16_000, value_parser = parse_rate)]
     pub rate: u32,
     /// Samples per frame.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=i64::from(v2m_layout::MAX_FRAME_SAMPLES)))]
     pub frame: u32,
     /// Slots in the ring (a power of two, 2..=1048576).
     #[arg(long, default_value_t = 2048, value_parser = parse_slots)]
@@ -271,7 +271,7 @@ pub struct BenchVadArgs {
     #[arg(long, default_value_t = 16_000, value_parser = parse_rate)]
     pub rate: u32,
     /// Samples per frame.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=i64::from(v2m_layout::MAX_FRAME_SAMPLES)))]
     pub frame: u32,
     /// Detector: silero | energy | off.
     #[arg(long, default_value = "silero", value_parser = VadChoice::from_str)]

@@ -2,4 +2,4 @@
 
 pub mod writer;
 
-pub use writer::{FrameMeta, RingWriter};
+pub use writer::RingWriter;

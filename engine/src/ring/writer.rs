@@ -5,9 +5,10 @@
 //! is full it overwrites the oldest slot. Readers can never observe a torn
 //! frame as complete (seqlock per slot, see `layout/LAYOUT.md`).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use v2m_layout::seqlock::{self, FrameRecord};
+use v2m_layout::seqlock::{self, FrameRecord, VadPending};
 use v2m_layout::{
     Geometry, Header, RingConfig, SlotMeta, SlotSamples, FLAG_DISCONTINUITY, STATE_CLOSED, STATE_RUNNING,
 };
@@ -16,42 +17,20 @@ use crate::clock;
 use crate::error::EngineError;
 use crate::shm::{futex, RingName, Segment};
 
-/// Everything about a frame except its samples, its index and its publish
-/// time (the writer assigns those).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct FrameMeta {
-    /// CLOCK_MONOTONIC ns of the frame's first sample.
-    pub capture_ns: u64,
-    /// VAD probability.
-    pub vad_prob: f32,
-    /// VAD flag after hysteresis.
-    pub speech: bool,
-    /// RMS of the valid samples.
-    pub rms: f32,
-    /// Peak absolute sample.
-    pub peak: f32,
-    /// `FLAG_*` bits.
-    pub flags: u32,
-    /// Real samples per channel; the rest is padding.
-    pub valid_samples: u32,
-    /// When the engine received the frame's last sample.
-    pub arrival_ns: u64,
-}
-
-/// The ring's single writer.
+/// The ring's single writer (not `Sync`: one thread publishes).
 pub struct RingWriter {
     segment: Segment,
     geometry: Geometry,
-    next_index: u64,
+    next_index: Cell<u64>,
     closed: bool,
 }
 
 /// A frame whose samples [`RingWriter::publish_samples`] published; only
-/// [`RingWriter::publish_vad`] consumes it, so a frame cannot be completed
-/// twice, or without its samples.
+/// [`RingWriter::publish_vad`] consumes it (the seqlock's own guard, which a
+/// frame cannot be completed twice or without its samples through).
 #[must_use = "the frame is complete only after publish_vad"]
-pub struct SamplesPublished {
-    index: u64,
+pub struct SamplesPublished<'a> {
+    vad: VadPending<'a>,
     flags: u32,
 }
 
@@ -70,7 +49,7 @@ impl RingWriter {
             let header = unsafe { &mut *bytes.as_mut_ptr().cast::<Header>() };
             fill_header(header, config);
         })?;
-        Ok(RingWriter { segment, geometry: g, next_index: 0, closed: false })
+        Ok(RingWriter { segment, geometry: g, next_index: Cell::new(0), closed: false })
     }
 
     /// The header, shared with readers.
@@ -88,7 +67,7 @@ impl RingWriter {
 
     /// The index the next published frame gets.
     pub fn next_index(&self) -> u64 {
-        self.next_index
+        self.next_index.get()
     }
 
     fn slot_meta(&self, slot: usize) -> &SlotMeta {
@@ -122,32 +101,22 @@ impl RingWriter {
     /// result in one go ([`Self::publish_samples`] then [`Self::publish_vad`])
     /// and returns its index.
     #[cfg(test)]
-    pub fn publish(&mut self, samples: &[f32], meta: &FrameMeta) -> u64 {
-        let frame = self.publish_samples(samples, meta);
-        self.publish_vad(frame, meta.vad_prob, meta.speech)
+    pub fn publish(&mut self, samples: &[f32], record: &FrameRecord) -> u64 {
+        let frame = self.publish_samples(samples, record);
+        self.publish_vad(frame, record.vad_prob, record.speech)
     }
 
     /// Phase 1: publishes the next frame's samples and what is known before
     /// its VAD ([`seqlock::write_samples`], then `sample_seq` (Release) →
-    /// `sample_futex` → `FUTEX_WAKE`). `meta`'s VAD fields are ignored; the
-    /// returned frame goes to [`Self::publish_vad`], which must come before
-    /// the next `publish_samples`.
-    pub fn publish_samples(&mut self, samples: &[f32], meta: &FrameMeta) -> SamplesPublished {
+    /// `sample_futex` → `FUTEX_WAKE`). The writer assigns `record`'s index and
+    /// times; its VAD fields are not read. The returned frame goes to
+    /// [`Self::publish_vad`], which must come before the next `publish_samples`.
+    pub fn publish_samples(&self, samples: &[f32], record: &FrameRecord) -> SamplesPublished<'_> {
         debug_assert_eq!(samples.len(), self.geometry.samples_per_frame());
-        let index = self.next_index;
+        let index = self.next_index.get();
         let slot = self.geometry.slot_of(index);
-        let record = FrameRecord {
-            index,
-            capture_ns: meta.capture_ns,
-            rms: meta.rms,
-            peak: meta.peak,
-            flags: meta.flags,
-            valid_samples: meta.valid_samples,
-            arrival_ns: meta.arrival_ns,
-            samples_ns: clock::monotonic_ns(),
-            ..Default::default()
-        };
-        seqlock::write_samples(
+        let record = FrameRecord { index, samples_ns: clock::monotonic_ns(), ..*record };
+        let vad = seqlock::write_samples(
             self.slot_meta(slot),
             self.slot_early(slot),
             self.slot_samples(slot),
@@ -158,23 +127,23 @@ impl RingWriter {
         seqlock::announce(&header.sample_seq, index);
         header.sample_futex.fetch_add(1, Ordering::Release);
         futex::wake_all(&header.sample_futex);
-        self.next_index = index + 1;
-        SamplesPublished { index, flags: meta.flags }
+        self.next_index.set(index + 1);
+        SamplesPublished { vad, flags: record.flags }
     }
 
     /// Phase 2: completes the frame [`Self::publish_samples`] began with its
-    /// VAD result ([`seqlock::complete_vad`], then `write_seq` (Release) →
-    /// futex word → `FUTEX_WAKE`) and returns its index.
-    pub fn publish_vad(&mut self, frame: SamplesPublished, vad_prob: f32, speech: bool) -> u64 {
-        let SamplesPublished { index, flags } = frame;
-        let record =
-            FrameRecord { index, vad_prob, speech, publish_ns: clock::monotonic_ns(), ..Default::default() };
-        seqlock::complete_vad(self.slot_meta(self.geometry.slot_of(index)), &record);
+    /// VAD result ([`seqlock::VadPending::complete`], then `write_seq`
+    /// (Release) → futex word → `FUTEX_WAKE`) and returns its index.
+    pub fn publish_vad(&self, frame: SamplesPublished<'_>, vad_prob: f32, speech: bool) -> u64 {
+        let SamplesPublished { vad, flags } = frame;
+        let index = vad.index();
+        let publish_ns = clock::monotonic_ns();
+        vad.complete(publish_ns, vad_prob, speech);
         let header = self.header();
         if flags & FLAG_DISCONTINUITY != 0 {
             header.stats.discontinuities.fetch_add(1, Ordering::Relaxed);
         }
-        header.stats.last_publish_ns.store(record.publish_ns, Ordering::Relaxed);
+        header.stats.last_publish_ns.store(publish_ns, Ordering::Relaxed);
         seqlock::announce(&header.write_seq, index);
         header.futex.fetch_add(1, Ordering::Release);
         futex::wake_all(&header.futex);
@@ -288,7 +257,7 @@ mod tests {
             assert_eq!(
                 writer.publish(
                     &samples,
-                    &FrameMeta {
+                    &FrameRecord {
                         capture_ns: 100 + i,
                         flags,
                         valid_samples: 4,
@@ -325,7 +294,7 @@ mod tests {
         let mut writer = RingWriter::create(&name, &config(4), false).unwrap();
         for i in 0..6u64 {
             let meta =
-                FrameMeta { capture_ns: 1000 + i, vad_prob: 0.25, valid_samples: 4, ..Default::default() };
+                FrameRecord { capture_ns: 1000 + i, vad_prob: 0.25, valid_samples: 4, ..Default::default() };
             writer.publish(&[i as f32, 1.0, 2.0, 3.0], &meta);
         }
         let mut out = [0.0f32; 4];
@@ -347,11 +316,11 @@ mod tests {
     fn samples_are_readable_before_the_vad_result_and_the_frame_only_after() {
         let name = name("two-phase");
         let mut writer = RingWriter::create(&name, &config(4), false).unwrap();
-        writer.publish(&[9.0; 4], &FrameMeta { valid_samples: 4, ..Default::default() });
+        writer.publish(&[9.0; 4], &FrameRecord { valid_samples: 4, ..Default::default() });
         let meta =
-            FrameMeta { capture_ns: 77, rms: 0.5, valid_samples: 4, arrival_ns: 70, ..Default::default() };
+            FrameRecord { capture_ns: 77, rms: 0.5, valid_samples: 4, arrival_ns: 70, ..Default::default() };
         let frame = writer.publish_samples(&[1.0, 2.0, 3.0, 4.0], &meta);
-        let index = frame.index;
+        let index = frame.vad.index();
         let header = writer.header();
         assert_eq!(header.sample_seq.load(Ordering::Relaxed), index + 1);
         assert_eq!(header.write_seq.load(Ordering::Relaxed), index, "the frame is not complete yet");
