@@ -22,7 +22,7 @@ import numpy as np
 from transports import BENCH, ENGINE, PYTHON, ROOT, _await_ready, _collect
 
 sys.path.insert(0, str(ROOT / "tests"))
-from pulse_server import PulseServer, tone_file  # noqa: E402
+from support.pulse_server import PulseServer, tone_file  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 2.5

@@ -30,8 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import v2m  # noqa: E402
-from pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
-from pulse_server import PulseServer, tone_file  # noqa: E402
+from support.pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
+from support.pulse_server import PulseServer, tone_file  # noqa: E402
 
 ENGINE = os.environ.get("V2M_ENGINE", str(ROOT / "target" / "release" / "v2m-engine"))
 TICKS = os.sysconf("SC_CLK_TCK")

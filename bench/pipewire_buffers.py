@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "pyclient"))
 sys.path.insert(0, str(ROOT / "tests"))
 import v2m  # noqa: E402
 from engine import ENGINE  # noqa: E402
-from pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
+from support.pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
 
 RATE = 16000
 BLOCK = 2048

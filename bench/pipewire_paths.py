@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import run_case  # noqa: E402
-from pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
+from support.pipewire_server import SINK, PipeWireServer, wav_file  # noqa: E402
 
 PATHS = (
     ("native pipewire", ["--host", "pipewire", "--source", f"device:{SINK}"]),

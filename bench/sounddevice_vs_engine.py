@@ -162,7 +162,7 @@ def compare(
     """Both sides at once on one private PulseAudio source, for each transcriber kind;
     with ``free_threaded`` (an interpreter), the engine's side on it too."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from pulse_server import PulseServer, tone_file
+    from support.pulse_server import PulseServer, tone_file
 
     engine_binary = os.environ.get("V2M_ENGINE", str(ROOT / "target" / "release" / "v2m-engine"))
     ring = f"suite-sd-{os.getpid()}"

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from torture import torture  # noqa: E402
+from support.torture import torture  # noqa: E402
 
 
 def main() -> int:

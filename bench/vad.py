@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import v2m  # noqa: E402
-from silero_reference import MODELS, SileroReference  # noqa: E402
+from support.silero_reference import MODELS, SileroReference  # noqa: E402
 
 ENGINE = os.environ.get("V2M_ENGINE", str(ROOT / "target" / "release" / "v2m-engine"))
 SAMPLE = ROOT / "assets" / "speech.wav"
@@ -195,7 +195,7 @@ def detection() -> None:
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
         print("\n(espeak-ng and sox are needed for the detection table)")
         return
-    from speech_material import make_speech, mix_at_snr, score, white_noise, write_wav
+    from support.speech_material import make_speech, mix_at_snr, score, white_noise, write_wav
 
     print("\n## Detection: frame-level precision / recall against the clean speech (p ≥ 0.5)\n")
     material = make_speech()

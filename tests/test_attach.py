@@ -8,8 +8,8 @@ import subprocess
 import threading
 
 import v2m
-from conftest import Engines
-from python_writer import PythonWriter, release_write_lock
+from support.engine import Engines
+from support.python_writer import PythonWriter, release_write_lock
 from v2m import layout
 
 
@@ -17,7 +17,7 @@ def test_a_reader_racing_the_engine_start_never_sees_a_partial_header(
     ring_name: str, engines: Engines
 ) -> None:
     for _ in range(10):
-        engine = engines.start("--name", ring_name, "--source", "silence", "--linger", "0")
+        engine = engines.run(ring_name, "silence", linger=0)
         # Attach as early as possible: polling starts before the segment exists.
         with v2m.Reader(ring_name, wait=10) as reader:
             assert reader.info.writer_pid == engine.pid

@@ -18,9 +18,10 @@ import numpy.typing as npt
 import pytest
 
 import v2m
-from conftest import ENGINE, ring_file
-from pipewire_server import SINK, PipeWireServer, wav_file
-from pulse_server import PulseServer
+from support.engine import ENGINE
+from support.rings import ring_file
+from support.pipewire_server import SINK, PipeWireServer, wav_file
+from support.pulse_server import PulseServer
 
 Samples = npt.NDArray[np.float64]
 RATE = 16000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import struct
 from pathlib import Path
 from typing import Callable, Iterator
@@ -11,7 +10,9 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import noise_signal, ring_file, run_engine, write_wav
+from support.engine import engine_argv, run_engine
+from support.rings import ring_file
+from support.wav_files import noise_signal, write_wav
 
 
 def test_a_missing_ring_is_not_found() -> None:
@@ -174,7 +175,7 @@ BAD_WAV_MESSAGES = {
 @pytest.mark.parametrize("case", sorted(BAD_WAV_MESSAGES))
 def test_bad_wav_files_exit_2_and_leave_nothing(case: str, tmp_path: Path, ring_name: str) -> None:
     wav = _bad_wav(tmp_path)[case]
-    result = run_engine("run", "--name", ring_name, "--source", f"file:{wav}")
+    result = run_engine("run", *engine_argv(ring_name, f"file:{wav}"))
     assert result.returncode == 2, result.stderr
     assert str(wav) in result.stderr and BAD_WAV_MESSAGES[case] in result.stderr, result.stderr
     assert not ring_file(ring_name).exists()
@@ -220,18 +221,7 @@ def test_mutated_wav_files_never_crash_the_engine(tmp_path: Path, ring_name: str
     for wav in _mutated_wavs(tmp_path, 80):
         result = run_engine(
             "run",
-            "--name",
-            ring_name,
-            "--source",
-            f"file:{wav}",
-            "--speed",
-            "max",
-            "--vad",
-            "off",
-            "--linger",
-            "0",
-            "--duration",
-            "2",
+            *engine_argv(ring_name, f"file:{wav}", speed="max", vad="off", linger=0, duration=2),
         )
         outcomes[result.returncode] = outcomes.get(result.returncode, 0) + 1
         assert result.returncode in (0, 2), f"{wav}: exit {result.returncode}: {result.stderr}"

@@ -8,8 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import PYTHON, ROOT
-from pulse_server import PulseServer
+from support.engine import PYTHON, ROOT
+from support.pulse_server import PulseServer
 
 
 def test_the_latency_suite_runs_every_transport(tmp_path: Path) -> None:

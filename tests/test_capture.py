@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import ENGINE, ROOT, ring_file
+from support.engine import ENGINE, ROOT
+from support.rings import ring_file
 
 SPEECH = ROOT / "assets" / "speech.wav"
 # The ramp device's samples count 0..RAMP_PERIOD-1 over and over. A prime:

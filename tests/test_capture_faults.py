@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import v2m
-from conftest import ENGINE, ring_file
-from pulse_server import PulseServer, tone_file
+from support.engine import ENGINE, engine_argv
+from support.rings import ring_file
+from support.pulse_server import PulseServer, tone_file
 
 pytestmark = pytest.mark.skipif(
     not PulseServer.available(),
@@ -23,7 +24,7 @@ def test_a_vanished_device_is_reopened_and_the_gap_marked(tmp_path: Path, ring_n
     pulse = PulseServer(tmp_path / "runtime", tone_file(tmp_path / "tone.raw", 120))
     pulse.start()
     engine = subprocess.Popen(
-        [str(ENGINE), "run", "--name", ring_name, "--source", "device:pulse"],
+        [str(ENGINE), "run", *engine_argv(ring_name, "device:pulse")],
         env=pulse.env,
         stderr=subprocess.PIPE,
         text=True,
@@ -70,7 +71,7 @@ def test_an_engine_that_was_not_running_does_not_take_its_device_for_dead(
     pulse = PulseServer(tmp_path / "runtime", tone_file(tmp_path / "tone.raw", 120))
     pulse.start()
     engine = subprocess.Popen(
-        [str(ENGINE), "run", "--name", ring_name, "--source", "device:pulse", "--vad", "off"],
+        [str(ENGINE), "run", *engine_argv(ring_name, "device:pulse", vad="off")],
         env=pulse.env,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,7 +13,7 @@ from typing import Any, Dict, Union, get_type_hints
 import pytest
 
 import v2m
-from conftest import run_engine
+from support.engine import run_engine
 from v2m import speech
 from v2m.spawn import EngineOptions
 

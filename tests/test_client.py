@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import ENGINE, PYTHON, ROOT, ring_file, wait_for
-from silero_reference import MODELS
-from speech_material import make_speech, write_wav
+from support.engine import ENGINE, PYTHON, ROOT
+from support.rings import ring_file, wait_for
+from support.silero_reference import MODELS
+from support.speech_material import make_speech, write_wav
 
 needs_speech = pytest.mark.skipif(
     not (MODELS / "silero_vad.onnx").exists()

@@ -10,7 +10,7 @@ from typing import List
 import numpy as np
 import pytest
 
-from conftest import ENGINE, ROOT
+from support.engine import ENGINE, ROOT
 from v2m_engine import AudioBuffer, AudioCapture, VADProcessor
 
 SPEECH = ROOT / "assets" / "speech.wav"

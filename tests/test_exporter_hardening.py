@@ -15,7 +15,8 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from conftest import PYTHON, wait_for
+from support.engine import PYTHON
+from support.rings import wait_for
 
 FD_LIMIT = 1024
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 import v2m
-from conftest import Engines
+from support.engine import Engines
 
 
 def _spin(seconds: float) -> int:
@@ -18,20 +18,7 @@ def _spin(seconds: float) -> int:
 
 def test_other_threads_run_while_a_reader_waits(ring_name: str, engines: Engines) -> None:
     # One 2-second frame: the reader thread spends ~2 s inside FUTEX_WAIT.
-    engines.start(
-        "--name",
-        ring_name,
-        "--source",
-        "silence",
-        "--rate",
-        "16000",
-        "--frame",
-        "32000",
-        "--slots",
-        "4",
-        "--duration",
-        "6",
-    )
+    engines.run(ring_name, "silence", rate=16000, frame=32000, slots=4, duration=6)
     with v2m.Reader(ring_name, wait=10) as reader:
         baseline = _spin(0.3)  # this thread alone
         got = []

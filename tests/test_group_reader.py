@@ -17,7 +17,8 @@ from typing import Callable, Dict, Iterator, Tuple
 import pytest
 
 import v2m
-from conftest import ENGINE, Engines, ring_file, run_engine, wait_for
+from support.engine import ENGINE, Engines, engine_argv, run_engine
+from support.rings import ring_file, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="making a second user needs root")
 GROUP, USER = "v2m-test", "v2m-test-reader"
@@ -127,8 +128,7 @@ def _lock(path: str) -> object:
 
 def _group_engine(name: str, gid: int, engines: Engines) -> "subprocess.Popen[bytes]":
     proc = subprocess.Popen(
-        [str(ENGINE), "run", "--name", name, "--source", "tone:440", "--vad", "energy"]
-        + ["--group-readable"],
+        [str(ENGINE), "run", *engine_argv(name, "tone:440", vad="energy")] + ["--group-readable"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         group=gid,

@@ -4,32 +4,22 @@ stale ring never orphan one another; what a dead engine leaves is cleaned up."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import signal
 import socket
 import struct
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 import v2m
-from conftest import (
-    ENGINE,
-    OTHER_UID,
-    PYTHON,
-    Engines,
-    can_chown,
-    dead_pid,
-    ring_file,
-    run_engine,
-    wait_for,
-)
+from support.engine import ENGINE, PYTHON, Engines, engine_argv, run_engine
+from support.rings import OTHER_UID, can_chown, dead_pid, ring_file, wait_for
 from v2m import layout
+from v2m.liveness import flock_held
 
 FAST = 10  # seconds: anything that hangs fails long before pytest's patience ends
 
@@ -97,9 +87,7 @@ def test_the_engine_refuses_what_is_in_the_way_and_leaves_it_alone(
 ) -> None:
     _plant(kind, squatted, real_segment, tmp_path)
     before = _snapshot(squatted)
-    result = run_engine(
-        "run", "--name", ring_name, "--source", "silence", "--vad", "off", timeout=FAST
-    )
+    result = run_engine("run", *engine_argv(ring_name, "silence", vad="off"), timeout=FAST)
     assert result.returncode == 2, result.stderr
     assert KINDS[kind] in result.stderr and str(squatted) in result.stderr, result.stderr
     assert "rm " in result.stderr, "the message says what to do"
@@ -130,7 +118,7 @@ def test_a_fifo_given_as_a_file_source_is_refused_without_hanging(
 ) -> None:
     fifo = tmp_path / "audio.wav"
     os.mkfifo(fifo)
-    result = run_engine("run", "--name", ring_name, "--source", f"file:{fifo}", timeout=FAST)
+    result = run_engine("run", *engine_argv(ring_name, f"file:{fifo}"), timeout=FAST)
     assert result.returncode == 2 and "not a regular file" in result.stderr, result.stderr
     assert not ring_file(ring_name).exists()
 
@@ -149,7 +137,7 @@ def test_another_users_file_is_neither_removed_nor_trusted(
             PYTHON,
             "-c",
             "import os, sys, time\n"
-            "from python_writer import hold_write_lock\n"
+            "from support.python_writer import hold_write_lock\n"
             f"f = open({str(squatted)!r}, 'r+b')\n"
             "hold_write_lock(f.fileno())\n"
             "print('locked', flush=True)\n"
@@ -166,13 +154,13 @@ def test_another_users_file_is_neither_removed_nor_trusted(
         # Trusting another user is explicit.
         with v2m.Reader(ring_name, owner=OTHER_UID) as trusted:
             assert trusted.slots == 16
-        result = run_engine("run", "--name", ring_name, "--source", "silence", timeout=FAST)
+        result = run_engine("run", *engine_argv(ring_name, "silence"), timeout=FAST)
         assert result.returncode == 2 and f"belongs to uid {OTHER_UID}" in result.stderr
         assert squatted.read_bytes() == bytes(forged)
         holder.kill()
         holder.wait()
         # Even with its engine gone, it is not ours to remove.
-        result = run_engine("run", "--name", ring_name, "--source", "silence", timeout=FAST)
+        result = run_engine("run", *engine_argv(ring_name, "silence"), timeout=FAST)
         assert result.returncode == 2 and squatted.read_bytes() == bytes(forged)
     finally:
         holder.kill()
@@ -210,25 +198,23 @@ def test_a_consistent_header_with_absurd_geometry_is_refused_before_mapping(
 
 
 def _locked_exclusively(path: Path) -> bool:
-    """True while someone holds an exclusive ``flock`` on the file at ``path``."""
+    """True while someone holds an exclusive ``flock`` on the file at ``path`` (the
+    package's own test of an ``flock``)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return flock_held(fd)
     finally:
         os.close(fd)
-    return False
 
 
 def test_two_engines_racing_for_a_stale_ring_never_delete_each_others_ring(
     ring_name: str, engines: Engines
 ) -> None:
     # A stale ring: its engine killed without a chance to remove it.
-    first = engines.start("--name", ring_name, "--source", "silence", "--vad", "off")
+    first = engines.run(ring_name, "silence", vad="off")
     wait_for(lambda: ring_file(ring_name).exists(), what="the first ring")
     first.kill()
     first.wait()
@@ -236,7 +222,7 @@ def test_two_engines_racing_for_a_stale_ring_never_delete_each_others_ring(
     # Engine A decides the ring is stale and is held just before removing it (for 1 s,
     # well inside the 3 s an engine waits for another engine's removal lock) ...
     a = subprocess.Popen(
-        [str(ENGINE), "run", "--name", ring_name, "--source", "silence", "--vad", "off"],
+        [str(ENGINE), "run", *engine_argv(ring_name, "silence", vad="off")],
         env=dict(os.environ, V2M_TEST_PAUSE_BEFORE_STALE_UNLINK_MS="1000"),
         stderr=subprocess.PIPE,
         text=True,
@@ -250,7 +236,7 @@ def test_two_engines_racing_for_a_stale_ring_never_delete_each_others_ring(
         what="engine A to hold the removal lock while it removes the stale ring",
     )
     b = subprocess.Popen(
-        [str(ENGINE), "run", "--name", ring_name, "--source", "silence", "--vad", "off"],
+        [str(ENGINE), "run", *engine_argv(ring_name, "silence", vad="off")],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -301,9 +287,7 @@ def test_an_engine_killed_while_starting_leaves_nothing_the_next_one_keeps(
     ring_name: str, engines: Engines
 ) -> None:
     # A large ring takes most of a second to reserve: kill -9 in the middle of it.
-    starting = engines.start(
-        "--name", ring_name, "--source", "silence", "--vad", "off", "--slots", "262144"
-    )
+    starting = engines.run(ring_name, "silence", vad="off", slots=262144)
     wait_for(lambda: bool(_private_files(ring_name)), timeout=10, what="the private segment")
     starting.kill()
     starting.wait()
@@ -333,16 +317,7 @@ def test_an_engine_killed_while_starting_leaves_nothing_the_next_one_keeps(
         orphan.write_bytes(b"\0" * 4096)
         result = run_engine(
             "run",
-            "--name",
-            ring_name,
-            "--source",
-            "silence",
-            "--vad",
-            "off",
-            "--duration",
-            "0",
-            "--linger",
-            "0",
+            *engine_argv(ring_name, "silence", vad="off", duration=0, linger=0),
             timeout=30,
         )
         assert result.returncode == 0, result.stderr
@@ -360,9 +335,9 @@ def test_an_engine_killed_while_starting_leaves_nothing_the_next_one_keeps(
 def test_list_shows_every_ring_and_clean_removes_only_the_dead(
     ring_name: str, engines: Engines
 ) -> None:
-    live = engines.start("--name", ring_name, "--source", "silence", "--vad", "off")
+    live = engines.run(ring_name, "silence", vad="off")
     dead_name = f"{ring_name}-dead"
-    dead = engines.start("--name", dead_name, "--source", "silence", "--vad", "off")
+    dead = engines.run(dead_name, "silence", vad="off")
     wait_for(lambda: ring_file(ring_name).exists() and ring_file(dead_name).exists(), what="rings")
     dead.kill()
     dead.wait()

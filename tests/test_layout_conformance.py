@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_engine
+from support.engine import run_engine
 from v2m import layout
 
 

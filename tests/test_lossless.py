@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import ENGINE
-from silero_reference import MODELS
-from speech_material import make_speech, write_wav
+from support.engine import ENGINE
+from support.silero_reference import MODELS
+from support.speech_material import make_speech, write_wav
 
 pytestmark = pytest.mark.skipif(
     not (MODELS / "silero_vad.onnx").exists(), reason="the Silero model is needed (make test)"

@@ -11,8 +11,8 @@ from typing import Any, Dict, Iterator, Type
 import pytest
 
 import v2m
-from conftest import PYTHON
-from python_writer import PythonWriter
+from support.engine import PYTHON
+from support.python_writer import PythonWriter
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import v2m
-from python_writer import PythonWriter
+from support.python_writer import PythonWriter
 from v2m import ordering, syscalls
 from v2m.mapping import RingMapping
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import Engines, noise_signal, write_wav
-from python_writer import PythonWriter
+from support.engine import Engines
+from support.wav_files import noise_signal, write_wav
+from support.python_writer import PythonWriter
 
 FRAME = 512
 
@@ -22,20 +23,7 @@ def _overrun(tmp_path: Path, ring_name: str, engines: Engines, copy: bool) -> No
     wav = tmp_path / "noise.wav"
     write_wav(wav, source[: n_frames * FRAME], 16000)
     # 16 slots at 40x real time: the ring holds 13 ms, and the reader naps 20 ms.
-    engines.start(
-        "--name",
-        ring_name,
-        "--source",
-        f"file:{wav}",
-        "--slots",
-        "16",
-        "--speed",
-        "40",
-        "--linger",
-        "5",
-        "--vad",
-        "off",  # not what is tested, and the engine outpaces the reader even under qemu
-    )
+    engines.run(ring_name, f"file:{wav}", slots=16, speed=40, linger=5, vad="off")
     received = torn_after_use = 0
     with v2m.Reader(ring_name, start="oldest", wait=10, copy=copy) as reader:
         first = reader.start_index

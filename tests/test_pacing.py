@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import PYTHON, Engines, noise_signal, ring_file, run_engine, wait_for, write_wav
+from support.engine import PYTHON, Engines, engine_argv, run_engine
+from support.rings import ring_file, wait_for
+from support.wav_files import noise_signal, write_wav
 
 SLOW_READER = """
 import json, sys, time
@@ -51,19 +53,7 @@ def test_a_slow_pacing_reader_loses_nothing_and_others_are_not_held(
     wav = write_wav(tmp_path / "talk.wav", source, 16000)
     frames = -(-len(source) // 512)
     # A 16-slot ring replayed as fast as possible, and a reader taking 10 ms a frame.
-    engines.start(
-        "--name",
-        ring_name,
-        "--source",
-        f"file:{wav}",
-        "--speed",
-        "max",
-        "--slots",
-        "16",
-        "--pace-to-readers",
-        "--linger",
-        "3",
-    )
+    engines.run(ring_name, f"file:{wav}", speed="max", slots=16, pace_to_readers=True, linger=3)
     paced = reader(ring_name, True, 0.01, tmp_path / "paced.npy")
     free = reader(ring_name, False, 0.02, tmp_path / "free.npy")  # slower still
     paced_result = json.loads(paced.communicate(timeout=60)[0].splitlines()[-1])
@@ -80,20 +70,7 @@ def test_without_a_pacing_reader_a_slow_reader_loses_frames_and_says_so(
     tmp_path: Path, ring_name: str, engines: Engines, caplog: pytest.LogCaptureFixture
 ) -> None:
     wav = write_wav(tmp_path / "talk.wav", noise_signal(3.0, seed=9), 16000)
-    engines.start(
-        "--name",
-        ring_name,
-        "--source",
-        f"file:{wav}",
-        # Twice real time, not max: a replay that ended before the reader attached
-        # would leave it only the last 16 frames, and nothing to lose.
-        "--speed",
-        "2",
-        "--slots",
-        "16",
-        "--linger",
-        "3",
-    )
+    engines.run(ring_name, f"file:{wav}", speed=2, slots=16, linger=3)
     with caplog.at_level(logging.WARNING, logger="v2m"):
         with v2m.Reader(ring_name, start="oldest", wait=10) as slow:
             wait_for(lambda: slow.closed, what="the replay to finish")
@@ -108,18 +85,8 @@ def test_a_dead_pacing_reader_holds_the_engine_no_longer(
     tmp_path: Path, ring_name: str, engines: Engines
 ) -> None:
     wav = write_wav(tmp_path / "talk.wav", noise_signal(3.0, seed=9), 16000)
-    engine = engines.start(
-        "--name",
-        ring_name,
-        "--source",
-        f"file:{wav}",
-        "--speed",
-        "max",
-        "--slots",
-        "16",
-        "--pace-to-readers",
-        "--linger",
-        "1",
+    engine = engines.run(
+        ring_name, f"file:{wav}", speed="max", slots=16, pace_to_readers=True, linger=1
     )
     stuck = reader(ring_name, True, 60.0, tmp_path / "stuck.npy")  # takes a frame, then sleeps
     assert stuck.stdout is not None and stuck.stdout.readline().strip() == "ready"
@@ -138,7 +105,7 @@ def test_a_dead_pacing_reader_holds_the_engine_no_longer(
 
 
 def test_a_live_source_cannot_be_paced(ring_name: str) -> None:
-    result = run_engine("run", "--name", ring_name, "--source", "default", "--pace-to-readers")
+    result = run_engine("run", *engine_argv(ring_name, "default", pace_to_readers=True))
     assert result.returncode == 2 and "cannot wait for readers" in result.stderr
 
 
@@ -150,10 +117,7 @@ def test_a_pacing_reader_that_attaches_mid_replay_is_held_to_at_once(
     # frame from where it started, none lost (an engine that looks for new cursors only
     # now and then lets the fast reader run it past the slow one's first frames).
     wav = write_wav(tmp_path / "talk.wav", noise_signal(20.0, seed=3), 16000)
-    engines.start(
-        "--name", ring_name, "--source", f"file:{wav}", "--speed", "max", "--slots", "32",
-        "--pace-to-readers", "--vad", "off", "--linger", "5",
-    )  # fmt: skip
+    engines.run(ring_name, f"file:{wav}", speed="max", slots=32, pace_to_readers=True, vad="off", linger=5)  # fmt: skip
 
     with v2m.Reader(ring_name, start="oldest", wait=10, pace=True) as fast:
         runner = threading.Thread(target=lambda: sum(1 for _ in fast), daemon=True)

@@ -14,8 +14,9 @@ from typing import List
 import pytest
 
 import v2m
-from conftest import ENGINE, ring_file
-from pulse_server import PulseServer, tone_file
+from support.engine import ENGINE, engine_argv
+from support.rings import ring_file
+from support.pulse_server import PulseServer, tone_file
 
 SCHED_FIFO = 1
 ROOT_USER = os.geteuid() == 0
@@ -88,7 +89,7 @@ def test_priority_normal_and_replays_at_max_speed_leave_the_scheduler_alone(
     policies, stderr = _run(ring_name, "--source", "tone:440", "--priority", "normal")
     assert not _priority_lines(stderr) and SCHED_FIFO not in policies
     fast = subprocess.run(
-        [str(ENGINE), "run", "--name", ring_name, "--source", "tone:440", "--vad", "energy"]
+        [str(ENGINE), "run", *engine_argv(ring_name, "tone:440", vad="energy")]
         + ["--speed", "max", "--duration", "2", "--linger", "0"],
         capture_output=True,
         text=True,

@@ -11,8 +11,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import PYTHON
-from python_writer import PythonWriter
+from support.engine import PYTHON
+from support.python_writer import PythonWriter
 
 WAIT_S = 2.0
 WAKEUP_BOUND = 100

@@ -15,7 +15,8 @@ from typing import Iterator, List
 import numpy as np
 import pytest
 
-from conftest import PYTHON, Engines, ring_file, wait_for
+from support.engine import PYTHON, Engines
+from support.rings import ring_file, wait_for
 
 RECORD = str(Path(PYTHON).parent / "v2m-record")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
@@ -51,10 +52,7 @@ def test_a_full_disk_leaves_a_true_header_and_one_line(
 ) -> None:
     # 40 s of 16 kHz int16 is 1.25 MiB: more than the disk holds. The ring holds 65 s,
     # so the recorder loses nothing however slowly the full disk makes it write.
-    engines.start(
-        "--name", ring_name, "--source", "noise", "--vad", "off", "--speed", "max",
-        "--duration", "40", "--linger", "60",
-    )  # fmt: skip
+    engines.run(ring_name, "noise", vad="off", speed="max", duration=40, linger=60)  # fmt: skip
     out = small_disk / "out.wav"
     result = record(out.as_posix(), "--name", ring_name, "--start", "oldest", "--duration", "40")
     assert result.returncode == 1, result.stderr

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import ENGINE
-from python_writer import PythonWriter
+from support.engine import ENGINE
+from support.python_writer import PythonWriter
 from v2m import layout
 
 

@@ -13,14 +13,15 @@ from typing import List
 import pytest
 
 import v2m
-from conftest import Engines, ring_file, run_engine, wait_for
+from support.engine import Engines, engine_argv, run_engine
+from support.rings import ring_file, wait_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_every_reader_and_removes_the_ring(
     ring_name: str, engines: Engines, sig: signal.Signals
 ) -> None:
-    engine = engines.start("--name", ring_name, "--source", "tone:440")
+    engine = engines.run(ring_name, "tone:440")
     readers = [v2m.Reader(ring_name, wait=10) for _ in range(3)]
     counts: List[int] = [0, 0, 0]
 
@@ -45,18 +46,7 @@ def test_a_signal_ends_every_reader_and_removes_the_ring(
 
 
 def test_a_finished_source_lingers_then_goes(ring_name: str, engines: Engines) -> None:
-    engine = engines.start(
-        "--name",
-        ring_name,
-        "--source",
-        "noise",
-        "--duration",
-        "0.2",
-        "--speed",
-        "max",
-        "--linger",
-        "1",
-    )
+    engine = engines.run(ring_name, "noise", duration=0.2, speed="max", linger=1)
     wait_for(lambda: ring_file(ring_name).exists(), what="the ring")
     with v2m.Reader(ring_name, start="oldest", wait=5) as reader:
         frames = list(reader)  # a late reader still drains the closed ring
@@ -70,7 +60,7 @@ def test_a_finished_source_lingers_then_goes(ring_name: str, engines: Engines) -
 def test_a_killed_engine_is_reported_and_its_ring_replaced(
     ring_name: str, engines: Engines
 ) -> None:
-    engine = engines.start("--name", ring_name, "--source", "tone:440")
+    engine = engines.run(ring_name, "tone:440")
     reader = v2m.Reader(ring_name, wait=10)
     next(reader)
     engine.kill()
@@ -92,7 +82,7 @@ def test_a_killed_engine_is_reported_and_its_ring_replaced(
         v2m.Reader(ring_name)
 
     # The next engine under the same name removes the stale ring.
-    replacement = engines.start("--name", ring_name, "--source", "silence")
+    replacement = engines.run(ring_name, "silence")
     with v2m.Reader(ring_name, wait=10) as fresh:
         assert fresh.info.writer_pid == replacement.pid
         assert fresh.generation != doc["generation"]
@@ -102,16 +92,16 @@ def test_a_killed_engine_is_reported_and_its_ring_replaced(
 
 
 def test_a_second_engine_under_a_live_name_is_refused(ring_name: str, engines: Engines) -> None:
-    first = engines.start("--name", ring_name, "--source", "silence")
+    first = engines.run(ring_name, "silence")
     wait_for(lambda: ring_file(ring_name).exists(), what="the ring")
-    second = run_engine("run", "--name", ring_name, "--source", "silence")
+    second = run_engine("run", *engine_argv(ring_name, "silence"))
     assert second.returncode == 2
     assert f"in use by a running engine (pid {first.pid})" in second.stderr
     assert first.poll() is None and ring_file(ring_name).exists()
 
 
 def test_status_describes_a_running_ring(ring_name: str, engines: Engines) -> None:
-    engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    engine = engines.run(ring_name, "tone:440", vad="off")
     with v2m.Reader(ring_name, wait=10) as reader:
         next(reader)
     text = run_engine("status", "--name", ring_name)
@@ -124,7 +114,7 @@ def test_status_describes_a_running_ring(ring_name: str, engines: Engines) -> No
 
 
 def test_a_polling_reader_learns_of_a_dead_engine_too(ring_name: str, engines: Engines) -> None:
-    engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    engine = engines.run(ring_name, "tone:440", vad="off")
     reader = v2m.Reader(ring_name, wait=10)
     assert reader.read(timeout=5) is not None
     engine.kill()

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import v2m
-from conftest import ENGINE, ROOT, Engines, ring_file, wait_for
+from support.engine import ENGINE, ROOT, Engines, engine_argv
+from support.rings import ring_file, wait_for
 
 FAST = 30
 
@@ -19,7 +20,7 @@ FAST = 30
 def test_hangup_and_quit_close_the_ring_cleanly(
     sig: signal.Signals, ring_name: str, engines: Engines
 ) -> None:
-    engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    engine = engines.run(ring_name, "tone:440", vad="off")
     with v2m.Reader(ring_name, wait=10) as reader:
         assert reader.read(timeout=5) is not None
         engine.send_signal(sig)
@@ -36,7 +37,7 @@ def test_a_stop_signal_delivered_twice_still_closes_the_ring_cleanly(
     """`timeout` signals the engine and then its process group; a terminal's
     Ctrl-C reaches a wrapper that forwards it. Two stop signals that arrive
     together are one request, not "stop now, leave the ring behind"."""
-    engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    engine = engines.run(ring_name, "tone:440", vad="off")
     with v2m.Reader(ring_name, wait=10) as reader:
         assert reader.read(timeout=5) is not None
         # Held stopped, the engine takes both signals the moment it continues.
@@ -49,7 +50,7 @@ def test_a_stop_signal_delivered_twice_still_closes_the_ring_cleanly(
 
 
 def test_unused_signals_are_ignored_and_usr1_reports(ring_name: str, engines: Engines) -> None:
-    engine = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    engine = engines.run(ring_name, "tone:440", vad="off")
     with v2m.Reader(ring_name, wait=10) as reader:
         assert reader.read(timeout=5) is not None
         for sig in (signal.SIGUSR2, signal.SIGALRM, signal.SIGUSR1):
@@ -77,18 +78,7 @@ def test_a_closed_stderr_does_not_stop_the_engine(ring_name: str) -> None:
             [
                 str(ENGINE),
                 "run",
-                "--name",
-                ring_name,
-                "--source",
-                "noise",
-                "--duration",
-                "0.5",
-                "--speed",
-                "max",
-                "--linger",
-                "0",
-                "--vad",
-                "off",
+                *engine_argv(ring_name, "noise", duration=0.5, speed="max", linger=0, vad="off"),
             ],
             stderr=stderr,
             timeout=FAST,
@@ -109,18 +99,7 @@ def test_a_full_stderr_does_not_block_the_engine(ring_name: str) -> None:
             [
                 str(ENGINE),
                 "run",
-                "--name",
-                ring_name,
-                "--source",
-                "noise",
-                "--duration",
-                "0.5",
-                "--speed",
-                "max",
-                "--linger",
-                "0",
-                "--vad",
-                "off",
+                *engine_argv(ring_name, "noise", duration=0.5, speed="max", linger=0, vad="off"),
             ],
             stderr=write_end,
             timeout=FAST,
@@ -146,7 +125,7 @@ def test_printing_commands_exit_quietly_on_a_closed_stdout(
     args: list[str], ring_name: str, engines: Engines
 ) -> None:
     if "{ring}" in args:
-        engines.start("--name", ring_name, "--source", "silence", "--vad", "off")
+        engines.run(ring_name, "silence", vad="off")
         wait_for(lambda: ring_file(ring_name).exists(), what="the ring")
     stdout = _closed_pipe()
     try:
@@ -176,18 +155,7 @@ def test_the_log_thread_keeps_every_message_in_order(tmp_path: Path, ring_name: 
             [
                 str(ENGINE),
                 "run",
-                "--name",
-                ring_name,
-                "--source",
-                "silence",
-                "--duration",
-                "0.1",
-                "--speed",
-                "max",
-                "--linger",
-                "0",
-                "--vad",
-                "off",
+                *engine_argv(ring_name, "silence", duration=0.1, speed="max", linger=0, vad="off"),
             ],
             stderr=stderr,
             timeout=FAST,

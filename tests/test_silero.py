@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import ENGINE, ROOT, run_engine
-from silero_reference import MODELS, SileroReference
-from speech_material import FRAME, make_speech, mix_at_snr, score, white_noise, write_wav
+from v2m.speech import SpeechHysteresis
+from support.engine import ENGINE, ROOT, engine_argv
+from support.silero_reference import MODELS, SileroReference
+from support.speech_material import FRAME, make_speech, mix_at_snr, score, white_noise, write_wav
 
 needs_model = pytest.mark.skipif(
     not (MODELS / "silero_vad.onnx").exists(),
@@ -85,25 +86,17 @@ def test_the_default_vad_is_silero_with_hysteresis(
 ) -> None:
     wav = write_wav(tmp_path / "speech.wav", speech.clean)  # type: ignore[attr-defined]
     frames = engine_frames(ring_name, wav, "--vad-threshold", "0.5", "--vad-min-silence-ms", "200")
-    speaking = False
-    quiet = 0
+    # The rule of v2m.speech: on at >= 0.5, off 7 frames (200 ms) after the first below 0.35.
+    rule = SpeechHysteresis(0.5, 0.35, 7)
     for f in frames:
-        # Replays the documented rule: on at >= 0.5, off after 7 frames (200 ms) below 0.35.
-        if f.vad_prob >= 0.5:
-            speaking, quiet = True, 0
-        elif speaking and f.vad_prob < 0.35:
-            quiet += 1
-            if quiet >= 7:
-                speaking, quiet = False, 0
-        elif speaking:
-            quiet = 0
-        assert f.speech == speaking, f"frame {f.index}"
+        rule.feed(f.index, f.vad_prob)
+        assert f.speech == rule.speaking, f"frame {f.index}"
 
 
 def test_a_missing_model_is_explained_and_energy_still_works(ring_name: str) -> None:
     env = dict(os.environ, V2M_VAD_MODEL="/no/such/silero_vad.onnx")
     result = subprocess.run(
-        [str(ENGINE), "run", "--name", ring_name, "--source", "silence", "--duration", "0.1"],
+        [str(ENGINE), "run", *engine_argv(ring_name, "silence", duration=0.1)],
         env=env,
         capture_output=True,
         text=True,
@@ -116,18 +109,7 @@ def test_a_missing_model_is_explained_and_energy_still_works(ring_name: str) -> 
         [
             str(ENGINE),
             "run",
-            "--name",
-            ring_name,
-            "--source",
-            "silence",
-            "--duration",
-            "0.1",
-            "--speed",
-            "max",
-            "--linger",
-            "0",
-            "--vad",
-            "energy",
+            *engine_argv(ring_name, "silence", duration=0.1, speed="max", linger=0, vad="energy"),
         ],
         env=env,
         capture_output=True,

@@ -13,8 +13,9 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_engine, write_wav
-from speech_material import make_speech, white_noise
+from support.engine import ROOT, run_engine
+from support.wav_files import write_wav
+from support.speech_material import make_speech, white_noise
 
 AGREEMENT = 1e-4
 

@@ -21,8 +21,8 @@ from typing import Any, Dict, List
 import numpy as np
 import pytest
 
-from conftest import PYTHON, ROOT, Engines
-from silero_reference import MODELS
+from support.engine import PYTHON, ROOT, Engines
+from support.silero_reference import MODELS
 
 SILERO = {  # get_speech_timestamps' defaults
     "threshold": 0.5,
@@ -91,7 +91,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def engine_run(ring_name: str, wav: Path, engines: Engines) -> List[Any]:
     import v2m
 
-    engines.start("--name", ring_name, "--source", f"file:{wav}", "--speed", "max", "--linger", "5")
+    engines.run(ring_name, f"file:{wav}", speed="max", linger=5)
     with v2m.Reader(ring_name, start="oldest", wait=10) as reader:
         frames = [(f.index, f.vad_prob) for f in reader]
     with v2m.Reader(ring_name, start="oldest", wait=10) as reader:
@@ -120,7 +120,7 @@ def test_segments_match_get_speech_timestamps(
 
         if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
             pytest.skip("espeak-ng and sox make the test speech (make test installs them)")
-        from speech_material import make_speech, mix_at_snr, write_wav
+        from support.speech_material import make_speech, mix_at_snr, write_wav
 
         wav = write_wav(tmp_path / "mix.wav", mix_at_snr(make_speech(), 10))
     frames, ours = engine_run(ring_name, wav, engines)

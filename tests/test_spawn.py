@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 
 import v2m
-from conftest import ENGINE, ROOT, Engines, noise_signal, ring_file, run_engine, wait_for, write_wav
+from support.engine import ENGINE, ROOT, Engines, engine_argv, run_engine
+from support.rings import ring_file, wait_for
+from support.wav_files import noise_signal, write_wav
 
 
 def test_a_name_a_live_engine_owns_is_refused_naming_it(ring_name: str, engines: Engines) -> None:
-    owner = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "energy")
+    owner = engines.run(ring_name, "tone:440", vad="energy")
     wait_for(lambda: ring_file(ring_name).exists(), what="the owner's ring")
     with pytest.raises(v2m.EngineFailed) as refused:
         v2m.spawn(source="silence", name=ring_name, vad="off")
@@ -35,9 +37,7 @@ def test_a_lingering_ring_is_replaced_by_the_new_engine(
     ring_name: str, engines: Engines, tmp_path: Path
 ) -> None:
     first = write_wav(tmp_path / "first.wav", noise_signal(1.0, seed=4), 16000)
-    old = engines.start(
-        "--name", ring_name, "--source", f"file:{first}", "--speed", "max", "--vad", "off"
-    )
+    old = engines.run(ring_name, f"file:{first}", speed="max", vad="off")
     wait_for(lambda: _state(ring_name) == "closed", what="the first ring to close")
     assert old.poll() is None, "the finished engine lingers (2 s by default)"
     with v2m.spawn(source="tone:440", name=ring_name, vad="energy") as engine:
@@ -59,7 +59,7 @@ def _state(name: str) -> str:
 def test_a_stale_ring_is_waited_out_until_the_child_replaces_it(
     ring_name: str, engines: Engines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dead = engines.start("--name", ring_name, "--source", "silence", "--vad", "off")
+    dead = engines.run(ring_name, "silence", vad="off")
     wait_for(lambda: ring_file(ring_name).exists(), what="the ring")
     dead.kill()
     dead.wait()
@@ -88,7 +88,7 @@ def test_a_missing_file_says_so_from_the_cli_and_from_spawn(
     given: str, tmp_path: Path, ring_name: str
 ) -> None:
     source = given.format(wav=tmp_path / "missing.wav")
-    result = run_engine("run", "--name", ring_name, "--source", source)
+    result = run_engine("run", *engine_argv(ring_name, source))
     assert result.returncode == 2
     assert f"no such file: {tmp_path / 'missing.wav'}" in result.stderr, result.stderr
     with pytest.raises(v2m.EngineFailed, match="no such file: .*missing.wav") as failed:

@@ -14,10 +14,10 @@ from typing import List, Tuple
 import pytest
 
 import v2m
-from conftest import ENGINE
-from python_writer import PythonWriter
-from silero_reference import MODELS
-from speech_material import make_speech, mix_at_snr, write_wav
+from support.engine import ENGINE
+from support.python_writer import PythonWriter
+from support.silero_reference import MODELS
+from support.speech_material import make_speech, mix_at_snr, write_wav
 from v2m.speech import SpeechHysteresis, silence_frames
 
 needs_speech = pytest.mark.skipif(

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 import v2m
-from conftest import (
-    Engines,
-    frame_reader,
-    frame_reader_summary,
-    noise_signal,
-    ring_file,
-    wait_for,
-    write_wav,
-)
+from support.engine import Engines
+from support.readers import frame_reader, frame_reader_summary
+from support.rings import ring_file, wait_for
+from support.wav_files import noise_signal, write_wav
 
 FRAME = 512
 
@@ -28,9 +22,7 @@ def test_three_reader_processes_get_every_frame_bit_exact(
     wav = tmp_path / "talk.wav"
     write_wav(wav, source, 16000)
     readers = [frame_reader(ring_name, tmp_path / f"r{i}.npz") for i in range(3)]
-    engine = engines.start(
-        "--name", ring_name, "--source", f"file:{wav}", "--speed", "4", "--linger", "1"
-    )
+    engine = engines.run(ring_name, f"file:{wav}", speed=4, linger=1)
     summaries = [frame_reader_summary(r) for r in readers]
     assert engine.wait(30) == 0
 
@@ -52,7 +44,7 @@ def test_three_reader_processes_get_every_frame_bit_exact(
 def test_samples_are_read_only_views_into_the_shared_mapping(
     tmp_path: Path, ring_name: str, engines: Engines
 ) -> None:
-    engines.start("--name", ring_name, "--source", "tone:440", "--duration", "5")
+    engines.run(ring_name, "tone:440", duration=5)
     with v2m.Reader(ring_name, wait=10) as reader:
         frame = next(reader)
         samples = frame.samples
@@ -93,7 +85,7 @@ def test_other_formats_are_converted_to_mono_at_the_ring_rate(
     stereo = np.stack([left, -0.5 * left], axis=1)
     wav = tmp_path / "stereo48k.wav"
     write_wav(wav, stereo, rate, bits=24, float_=False)
-    engines.start("--name", ring_name, "--source", f"file:{wav}", "--speed", "max", "--linger", "5")
+    engines.run(ring_name, f"file:{wav}", speed="max", linger=5)
     with v2m.Reader(ring_name, start="oldest", wait=10, copy=True) as reader:
         audio = np.concatenate([f.samples for f in reader])
     expected = 0.25 * 0.6 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
@@ -105,7 +97,7 @@ def test_other_formats_are_converted_to_mono_at_the_ring_rate(
 def test_a_looped_file_marks_each_restart(tmp_path: Path, ring_name: str, engines: Engines) -> None:
     wav = tmp_path / "short.wav"
     write_wav(wav, noise_signal(0.25), 16000, bits=16, float_=False)
-    engines.start("--name", ring_name, "--source", f"file:{wav}", "--loop", "--speed", "20")
+    engines.run(ring_name, f"file:{wav}", loop=True, speed=20)
     with v2m.Reader(ring_name, start="oldest", wait=10) as reader:
         restarts = 0
         for frame in reader:

@@ -22,18 +22,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import v2m
-from conftest import (
-    ENGINE,
-    PYTHON,
-    ROOT,
-    Engines,
-    frame_reader,
-    frame_reader_summary,
-    noise_signal,
-    ring_file,
-    wait_for,
-    write_wav,
-)
+from support.engine import ENGINE, PYTHON, ROOT, Engines
+from support.readers import frame_reader, frame_reader_summary
+from support.rings import ring_file, wait_for
+from support.wav_files import noise_signal, write_wav
 
 SPEECH = ROOT / "assets" / "speech.wav"
 BIN = Path(PYTHON).parent
@@ -127,7 +119,7 @@ def test_four_consumers_at_once_do_not_disturb_each_other(
 
     # Alone first: what the plain reader gets with nobody else attached.
     alone = frame_reader(ring_name, tmp_path / "alone.npz")
-    engines.start("--name", ring_name, "--source", f"file:{wav}", "--speed", "2", "--linger", "3")
+    engines.run(ring_name, f"file:{wav}", speed=2, linger=3)
     assert frame_reader_summary(alone) == {"frames": frames, "dropped": 0}
     wait_for(lambda: not ring_file(ring_name).exists(), timeout=20, what="the first ring to go")
 
@@ -150,9 +142,7 @@ def test_four_consumers_at_once_do_not_disturb_each_other(
     )
     try:
         time.sleep(0.5)  # they are waiting for the ring
-        engines.start(
-            "--name", ring_name, "--source", f"file:{wav}", "--speed", "2", "--linger", "3"
-        )
+        engines.run(ring_name, f"file:{wav}", speed=2, linger=3)
         time.sleep(1.0)
         during = scrape(port)
         assert frame_reader_summary(reader) == {"frames": frames, "dropped": 0}
@@ -184,7 +174,7 @@ def test_four_consumers_at_once_do_not_disturb_each_other(
 def test_the_monitor_draws_in_a_terminal(ring_name: str, engines: Engines) -> None:
     if shutil.which("tmux") is None:
         pytest.skip("tmux is needed to give the monitor a terminal (make test installs it)")
-    engines.start("--name", ring_name, "--source", f"file:{SPEECH}", "--loop", "--vad", "energy")
+    engines.run(ring_name, f"file:{SPEECH}", loop=True, vad="energy")
     session = f"v2m-{ring_name}"
     subprocess.run(
         [
@@ -224,7 +214,7 @@ def test_the_monitor_draws_in_a_terminal(ring_name: str, engines: Engines) -> No
 def test_the_recording_is_valid_however_it_ends(
     stop: str, tmp_path: Path, ring_name: str, engines: Engines
 ) -> None:
-    engine = engines.start("--name", ring_name, "--source", f"file:{SPEECH}", "--vad", "energy")
+    engine = engines.run(ring_name, f"file:{SPEECH}", vad="energy")
     recording, labels = tmp_path / "rec.wav", tmp_path / "labels.txt"
     recorder = tool("v2m-record", str(recording), "--name", ring_name, "--labels", str(labels))
     time.sleep(3.0)  # mid-stream
@@ -248,9 +238,7 @@ def test_the_recording_is_valid_however_it_ends(
 
 
 def test_speech_only_recording_and_labels(tmp_path: Path, ring_name: str, engines: Engines) -> None:
-    engines.start(
-        "--name", ring_name, "--source", f"file:{SPEECH}", "--speed", "4", "--vad", "energy"
-    )
+    engines.run(ring_name, f"file:{SPEECH}", speed=4, vad="energy")
     recording, labels = tmp_path / "speech.wav", tmp_path / "labels.txt"
     recorder = tool(
         "v2m-record", str(recording), "--name", ring_name, "--speech-only", "--labels", str(labels)
@@ -271,7 +259,7 @@ def test_the_exporter_follows_an_engine_restart(ring_name: str, engines: Engines
     port = free_port()
     exporter = tool("v2m-exporter", "--port", str(port))
     try:
-        first = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "energy")
+        first = engines.run(ring_name, "tone:440", vad="energy")
 
         def info() -> Dict[str, str]:
             rows = [l for l, _ in scrape(port).get("v2m_engine_info", []) if l["ring"] == ring_name]
@@ -287,7 +275,7 @@ def test_the_exporter_follows_an_engine_restart(ring_name: str, engines: Engines
             timeout=15,
             what="the exporter to see the engine die",
         )
-        second = engines.start("--name", ring_name, "--source", "tone:440", "--vad", "energy")
+        second = engines.run(ring_name, "tone:440", vad="energy")
         wait_for(lambda: info().get("pid") == str(second.pid), timeout=15, what="the new engine")
         after = info()
         assert after["generation"] != before["generation"]
@@ -313,7 +301,7 @@ def test_a_tool_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
 
 
 def test_status_watch_refreshes_until_interrupted(ring_name: str, engines: Engines) -> None:
-    engines.start("--name", ring_name, "--source", "tone:440", "--vad", "off")
+    engines.run(ring_name, "tone:440", vad="off")
     wait_for(lambda: ring_file(ring_name).exists(), what="the ring")
     watch = subprocess.Popen(
         [str(ENGINE), "status", "--name", ring_name, "--json", "--watch", "--interval", "0.2"],
@@ -332,7 +320,7 @@ def test_status_watch_refreshes_until_interrupted(ring_name: str, engines: Engin
 def test_rings_lists_every_ring_and_what_is_not_one(
     ring_name: str, engines: Engines, tmp_path: Path
 ) -> None:
-    engines.start("--name", ring_name, "--source", "silence", "--vad", "off")
+    engines.run(ring_name, "silence", vad="off")
     wait_for(lambda: ring_file(ring_name).exists(), what="the ring")
     odd = ring_file(f"{ring_name}-dir")
     odd.mkdir()

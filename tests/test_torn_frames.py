@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import v2m
-from python_writer import PythonWriter
+from support.python_writer import PythonWriter
 from v2m.mapping import RingMapping
 
 

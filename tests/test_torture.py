@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torture import torture
+from support.torture import torture
 
 
 def test_lapped_readers_never_accept_a_wrong_frame_and_account_for_every_frame(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import v2m
-from python_writer import PythonWriter
+from support.python_writer import PythonWriter
 
 SPEECH, QUIET = 0.9, 0.05
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import collections
 import subprocess
 
-from conftest import ENGINE
-from header_corpus import corpus, encode, python_verdict
+from support.engine import ENGINE
+from support.header_corpus import corpus, encode, python_verdict
 
 CASES = 12_000
 

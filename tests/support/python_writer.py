@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from header_corpus import valid_header
+from support.header_corpus import valid_header
 from v2m import layout, syscalls
 
 _FUTEX_WAKE = 1

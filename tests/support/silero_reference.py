@@ -14,7 +14,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import onnxruntime as ort
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models" / "silero_vad"
 
 

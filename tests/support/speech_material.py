@@ -12,7 +12,7 @@ from typing import List
 
 import numpy as np
 
-import wav_files
+from support import wav_files
 
 RATE = 16000
 FRAME = 512

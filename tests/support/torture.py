@@ -6,15 +6,16 @@ content its index implies, and every frame must be received or counted dropped."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List
 
+from support.engine import ENGINE
+
 HERE = Path(__file__).resolve().parent
-ENGINE = Path(os.environ.get("V2M_ENGINE", HERE.parent / "target" / "release" / "v2m-engine"))
+
 READERS = [["copy"], ["view"], ["view"], ["copy", "--slow"]]
 
 

@@ -37,3 +37,9 @@ def write_wav(
     header += b"data" + struct.pack("<I", len(payload))
     path.write_bytes(header + payload)
     return path
+
+
+def noise_signal(seconds: float, rate: int = 16000, seed: int = 1) -> np.ndarray:
+    """Deterministic, frame-distinguishable float32 audio in [-0.9, 0.9]."""
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(-0.9, 0.9, int(seconds * rate))).astype(np.float32)
