@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # feature: it links libpipewire, which `make deps` installs); the demo's has the defaults.
 TEST_FEATURES := --features v2m-engine/pipewire
 
-.PHONY: demo test test-arm64 test-free-threaded deps demo-deps models build build-demo bench clean
+.PHONY: demo test lint unit test-arm64 test-free-threaded deps demo-deps lint-deps models build build-demo bench clean
 
 # `make demo` installs only what the demo needs; `make test` adds the tools of the trade.
 demo-deps:
@@ -16,6 +16,10 @@ demo-deps:
 
 deps:
 	@scripts/install-deps.sh test
+
+# The lint tools only, into .venv with pip: no apt, no model.
+lint-deps:
+	@scripts/install-deps.sh lint
 
 models: demo-deps
 
@@ -28,12 +32,28 @@ build: deps
 demo: build-demo
 	$(PY) pyclient/examples/vad_demo.py --engine $(ENGINE)
 
-test: build
+# Test tiers: `make lint` (every static check, well under two minutes on a built tree),
+# `make unit` (the Rust tests and the Python tests that need only the engine binary,
+# about a minute), `make test` (everything, what CI runs).
+LINT_PY := pyclient tests bench
+UNIT_PY := tests/test_utterance_rules.py tests/test_options.py tests/test_ordering.py \
+	tests/test_torn_frames.py tests/test_layout_conformance.py tests/test_validators_agree.py \
+	tests/test_cli_surface.py tests/test_speech_rule.py tests/test_attach.py tests/test_bad_input.py
+
+lint: lint-deps
 	cargo fmt --all --check
 	cargo clippy --release --locked --all-targets $(TEST_FEATURES) -- -D warnings
 	cargo clippy --release --locked -p v2m-engine -- -D warnings  # and without the feature
-	.venv/bin/black --check -q pyclient tests bench
+	.venv/bin/ruff check $(LINT_PY)
+	.venv/bin/black --check -q $(LINT_PY)
 	.venv/bin/mypy --strict pyclient/v2m pyclient/v2m_engine.py
+	$(PY) tests/mutation_check.py --check
+
+unit: build
+	cargo test --release --locked --workspace $(TEST_FEATURES)
+	$(PY) -m pytest -q $(UNIT_PY)
+
+test: build lint
 	cargo test --release --locked --workspace $(TEST_FEATURES)
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
 	$(PY) -m pytest tests -q

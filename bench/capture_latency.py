@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
-
 from transports import BENCH, ENGINE, PYTHON, ROOT, _await_ready, _collect
 
 sys.path.insert(0, str(ROOT / "tests"))

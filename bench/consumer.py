@@ -22,9 +22,9 @@ import time
 from typing import Callable, Dict, Iterator, List, Tuple
 
 import numpy as np
+from raw_consumers import busy_poll_frames, futex_frames
 
 import v2m
-from raw_consumers import busy_poll_frames, futex_frames
 from v2m.ordering import FENCES_ENV
 
 SAMPLES = 512

@@ -22,7 +22,6 @@ import time
 from typing import Callable, Iterator, List
 
 import numpy as np
-
 from consumer import END, HEADER, SAMPLES, IceoryxFrame, Received, measure
 
 

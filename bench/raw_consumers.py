@@ -57,8 +57,8 @@ def futex_frames(name: str) -> Iterator[Tuple[int, int, np.ndarray]]:
     index = int(write_seq[0])
     while True:
         word, seq = int(futex[0]), int(write_seq[0])
-        index = max(index, seq - len(stamps))
-        for index in range(index, seq):
+        first = max(index, seq - len(stamps))
+        for index in range(first, seq):
             slot = index & mask
             stamp, publish_ns, samples = int(stamps[slot]), int(published[slot]), audio[slot]
             if stamp == 2 * index + 2 == int(stamps[slot]):
@@ -81,7 +81,8 @@ def busy_poll_frames(name: str) -> Iterator[Tuple[int, int, np.ndarray]]:
             if int(state[0]) == CLOSED:
                 return
             continue
-        for index in range(max(index, seq - len(stamps)), seq):
+        first = max(index, seq - len(stamps))
+        for index in range(first, seq):
             slot = index & mask
             stamp, publish_ns, samples = int(stamps[slot]), int(published[slot]), audio[slot]
             if stamp == 2 * index + 2 == int(stamps[slot]):

@@ -244,5 +244,5 @@ class VADProcessor:
     def speech_ratio(self, buffer: npt.NDArray[np.float32]) -> float:
         """The fraction of the buffer's frames at or above the threshold."""
         self.contains_speech(buffer)  # the same check of what was handed in
-        probs = np.asarray(getattr(buffer, "vad_probs"))
+        probs = np.asarray(getattr(buffer, "vad_probs"))  # noqa: B009 (not in the type)
         return float(np.mean(probs >= self.threshold)) if len(probs) else 0.0

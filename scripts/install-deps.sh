@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what `make demo` (argument `demo`) or `make test` (argument `test`, the
-# default) needs, and is safe to run again: Debian packages (only when root and only
+# Installs what `make demo` (argument `demo`), `make test` (argument `test`, the
+# default) or `make lint` (argument `lint`: the .venv's lint tools only, no apt, no
+# model) needs, and is safe to run again: Debian packages (only when root and only
 # those missing), then the .venv, then the Silero model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,17 @@ fi
 PIPEWIRE_PACKAGES=()
 if [[ $what == test ]]; then
   PIPEWIRE_PACKAGES=(libpipewire-0.3-dev libclang-dev pipewire pipewire-bin wireplumber dbus-daemon)
+fi
+
+if [[ $what == lint ]]; then
+  PYTHON=${PYTHON:-python3}
+  [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+  stamp=.venv/.v2m-installed-lint
+  if [[ ! -f $stamp ]] || [[ requirements-lint.txt -nt $stamp ]]; then
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements-lint.txt
+    touch "$stamp"
+  fi
+  exit 0
 fi
 
 missing_of() {
@@ -52,10 +64,11 @@ fi
 pip=(.venv/bin/pip install -q --disable-pip-version-check)
 stamp=.venv/.v2m-installed-$what
 inputs=(pyclient requirements-demo.txt)
-[[ $what == test ]] && inputs+=(requirements-dev.txt bench/requirements.txt)
+[[ $what == test ]] && inputs+=(requirements-dev.txt requirements-lint.txt bench/requirements.txt)
 if [[ ! -f $stamp ]] || [[ -n $(find "${inputs[@]}" -newer "$stamp" -type f -print -quit) ]]; then
   if [[ $what == test ]]; then
-    "${pip[@]}" -r requirements-demo.txt -r requirements-dev.txt -r bench/requirements.txt
+    "${pip[@]}" -r requirements-demo.txt -r requirements-dev.txt -r requirements-lint.txt \
+      -r bench/requirements.txt
   else
     "${pip[@]}" -r requirements-demo.txt
   fi

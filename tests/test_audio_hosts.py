@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
@@ -19,9 +19,9 @@ import pytest
 
 import v2m
 from support.engine import ENGINE
-from support.rings import ring_file
 from support.pipewire_server import SINK, PipeWireServer, wav_file
 from support.pulse_server import PulseServer
+from support.rings import ring_file
 
 Samples = npt.NDArray[np.float64]
 RATE = 16000

@@ -11,8 +11,8 @@ import pytest
 
 import v2m
 from support.engine import ENGINE, engine_argv
-from support.rings import ring_file
 from support.pulse_server import PulseServer, tone_file
+from support.rings import ring_file
 
 pytestmark = pytest.mark.skipif(
     not PulseServer.available(),

@@ -10,8 +10,8 @@ import pytest
 
 import v2m
 from support.engine import Engines
-from support.wav_files import noise_signal, write_wav
 from support.python_writer import PythonWriter
+from support.wav_files import noise_signal, write_wav
 
 FRAME = 512
 

@@ -9,14 +9,14 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 import pytest
 
 import v2m
 from support.engine import ENGINE, engine_argv
-from support.rings import ring_file
 from support.pulse_server import PulseServer, tone_file
+from support.rings import ring_file
 
 SCHED_FIFO = 1
 ROOT_USER = os.geteuid() == 0
@@ -35,7 +35,7 @@ def _policies(pid: int) -> List[int]:
 
 
 def _run(
-    ring_name: str, *flags: str, prefix: List[str] = [], env: dict[str, str] | None = None
+    ring_name: str, *flags: str, prefix: Sequence[str] = (), env: dict[str, str] | None = None
 ) -> tuple[List[int], str]:
     """Starts an engine, reads a frame, notes its threads' policies, stops it."""
     engine = subprocess.Popen(

@@ -135,7 +135,7 @@ def test_the_engine_publishes_every_frame_twice_in_order_with_silero(ring_name: 
         duration=4.0,
         slots=16,
         pace_to_readers=True,
-    ) as engine:
+    ):
         early = v2m.Reader(ring_name, start="oldest", wait_for_vad=False, pace=True)
         whole = v2m.Reader(ring_name, start="oldest", pace=True)
         try:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import v2m
-from v2m.speech import SpeechHysteresis
 from support.engine import ENGINE, ROOT, engine_argv
 from support.silero_reference import MODELS, SileroReference
 from support.speech_material import FRAME, make_speech, mix_at_snr, score, white_noise, write_wav
+from v2m.speech import SpeechHysteresis
 
 needs_model = pytest.mark.skipif(
     not (MODELS / "silero_vad.onnx").exists(),

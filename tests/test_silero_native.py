@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from support.engine import ROOT, run_engine
-from support.wav_files import write_wav
 from support.speech_material import make_speech, white_noise
+from support.wav_files import write_wav
 
 AGREEMENT = 1e-4
 

@@ -262,7 +262,8 @@ def test_the_exporter_follows_an_engine_restart(ring_name: str, engines: Engines
         first = engines.run(ring_name, "tone:440", vad="energy")
 
         def info() -> Dict[str, str]:
-            rows = [l for l, _ in scrape(port).get("v2m_engine_info", []) if l["ring"] == ring_name]
+            info = scrape(port).get("v2m_engine_info", [])
+            rows = [labels for labels, _ in info if labels["ring"] == ring_name]
             return rows[0] if rows else {}
 
         wait_for(lambda: bool(info()), timeout=15, what="the exporter to see the ring")

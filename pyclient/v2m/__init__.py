@@ -12,6 +12,8 @@ VAD probability, speech flag and timestamps into ``/dev/shm/v2m-NAME``; a
 ...         print(frame.index, frame.speech)
 """
 
+from .devices import devices
+from .discovery import RingStatus, rings
 from .errors import (
     EngineFailed,
     EngineRefused,
@@ -23,14 +25,12 @@ from .errors import (
     V2MError,
     WriterGone,
 )
-from .devices import devices
-from .discovery import RingStatus, rings
+from .events import VadEvent, VadEventOptions
 from .frame import Frame
 from .layout import FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART
 from .priority import Priority, raise_priority, shorten_gil_switch_interval
 from .reader import Reader, ring_path
 from .spawn import Engine, find_engine, spawn
-from .events import VadEvent, VadEventOptions
 from .utterances import Utterance, UtteranceOptions
 
 __all__ = [

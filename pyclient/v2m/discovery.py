@@ -14,8 +14,8 @@ from typing import List, Optional
 
 from . import layout
 from .errors import V2MError
-from .mapping import open_segment, read_header
 from .liveness import writer_alive
+from .mapping import open_segment, read_header
 
 SHM_DIR = "/dev/shm"
 PREFIX = "v2m-"

@@ -8,8 +8,8 @@ ordered CPU (ARM64) may satisfy the loads in any order, and CPython cannot
 emit a barrier instruction, but the kernel can: ``membarrier(2)`` with
 ``MEMBARRIER_CMD_PRIVATE_EXPEDITED`` runs a full memory barrier (``smp_mb``)
 in the calling thread on entry and before returning, so every load before the
-call is ordered before every load after it. It costs about a microsecond; a
-reader calls it twice per frame. ``LAYOUT.md`` §6 has the argument and
+call is ordered before every load after it. A reader calls it twice per frame
+(``bench/ordering_cost.py`` measures what that costs). ``LAYOUT.md`` §6 has the argument and
 ``layout/tests/loom_seqlock.rs`` models exactly these loads and fences.
 
 ``V2M_READER_FENCES=always`` in the environment makes readers fence on x86-64

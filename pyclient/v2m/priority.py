@@ -1,7 +1,7 @@
 """Opt-in scheduling for the thread that waits for frames.
 
-On a busy machine a reader woken by the engine waits for its turn on a CPU: the
-suite measured a p99 of milliseconds with both cores loaded. A real-time thread
+On a busy machine a reader woken by the engine waits for its turn on a CPU (the
+latency suite measures how long: ``bench/latency_suite.py``). A real-time thread
 (``SCHED_FIFO``) runs as soon as it is woken. Risks, which is why it is opt-in: a
 real-time thread that never blocks starves everything of lower priority on its CPU
 (the kernel's real-time throttling still leaves others 5 % of each second), so only

@@ -26,8 +26,8 @@ from .losses import LossLog
 from .mapping import RingMapping
 from .ordering import reader_fence
 from .priority import Priority, raise_priority
-from .slots import SlotReader
 from .ring_facts import RingFacts
+from .slots import SlotReader
 from .speech_iterators import SpeechIterators
 from .waiting import WAKES, strategy
 
@@ -83,8 +83,8 @@ class Reader(RingFacts, SpeechIterators):
         engine's uid to read a ``--group-readable`` ring of another user.
     wait_for_vad
         True (the default): hand out each frame once its VAD result is in. False: as
-        soon as its samples are published, before the VAD runs (hundreds of µs
-        sooner with Silero): for readers of audio (monitors, recorders, latency
+        soon as its samples are published, before the VAD runs (sooner by the VAD's
+        time): for readers of audio (monitors, recorders, latency
         measurement). Such frames have ``vad_pending`` true, ``vad_prob`` NaN and
         ``speech`` False; :meth:`peek`, :meth:`window` and :meth:`utterances` still
         work on whole frames. An engine older than layout 1.2 publishes whole

@@ -219,10 +219,10 @@ def _catch_up(reader: FrameSource, segmenter: Segmenter) -> bool:
     lost (the next frame follows a gap)."""
     first = reader.next_index
     horizon = min(reader.slots, segmenter.max_frames + segmenter.min_silence + segmenter.pad)
-    index = max(0, first - horizon, reader.write_seq - reader.slots)
-    segmenter.begin_at(index)
+    oldest = max(0, first - horizon, reader.write_seq - reader.slots)
+    segmenter.begin_at(oldest)
     gap = False
-    for index in range(index, first):
+    for index in range(oldest, first):
         frame = reader.peek(index)
         if frame is None:  # overwritten meanwhile: the audio before the next one is unknown
             gap = True

@@ -2,8 +2,8 @@
 
 Frames arrive on a cadence (a frame's duration, or less when a file is replayed
 faster). A reader blocked in ``FUTEX_WAIT`` pays the kernel's wake-up of an idle
-process on every frame (100–200 µs on the development VM), and then runs on a
-cold CPU; a reader that is already running when the frame lands pays almost
+process on every frame (``bench/latency_suite.py`` measures it), and then runs on
+a cold CPU; a reader that is already running when the frame lands pays almost
 nothing. So: sleep in ``FUTEX_WAIT`` until shortly before the next frame is due (a
 publish wakes it early as usual), then watch ``write_seq`` for the last stretch.
 
@@ -40,8 +40,8 @@ MIN_CADENCE_NS = 4_000_000
 MAX_CADENCE_NS = 1_000_000_000
 WARM_UP_NS = 200_000
 """How long the reader should already be running when the frame lands. A CPU that
-has just left idle runs Python several times slower for its first ~100 µs (cold
-caches and TLB; on a VM the host ran something else meanwhile): the watch loop
+has just left idle runs Python several times slower for a while (cold caches and
+TLB; on a VM the host ran something else meanwhile): the watch loop
 re-reads the newest frame meanwhile, so the path the next frame takes is warm."""
 EARLY_UNTRAINED_NS = 400_000
 """How long before the grid point the reader asks to be woken: its timer's own

@@ -172,9 +172,8 @@ pub struct RunArgs {
     pub host: HostChoice,
     /// Audio per capture device buffer, in ms (smaller: less latency, more
     /// wake-ups; 0: the driver's default) [default: 5, through PipeWire 20].
-    /// 5 ms keeps cpal's ALSA thread from spinning on PulseAudio's ALSA plugin,
-    /// which it does with 10 ms and more; through PipeWire, short buffers lose
-    /// audio when the cores are saturated.
+    /// Longer buffers make cpal's ALSA thread spin on PulseAudio's ALSA plugin;
+    /// through PipeWire, short ones lose audio when the cores are saturated.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub device_buffer_ms: Option<u32>,
     /// Audio held between the capture callback and the DSP thread, in ms.

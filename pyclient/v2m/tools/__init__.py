@@ -61,11 +61,13 @@ def number(
             kind = "a whole number" if whole else "a number"
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not {kind}{' of ' + unit if unit else ''}"
-            )
+            ) from None
         try:
             checked = checks.number("the value", value, unit=unit, low=low, high=high, above=above)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e).replace("the value must be", "must be"))
+            raise argparse.ArgumentTypeError(
+                str(e).replace("the value must be", "must be")
+            ) from None
         return int(checked) if whole else checked
 
     return parse
@@ -78,7 +80,7 @@ def ring_name(text: str) -> str:
     try:
         ring_path(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
+        raise argparse.ArgumentTypeError(str(e)) from None
     return text
 
 
