@@ -4,11 +4,11 @@
 use std::os::unix::fs::FileExt;
 
 use serde_json::{json, Value};
-use v2m_layout::{HeaderInfo, HEADER_USED, STATE_CLOSED, STATE_RUNNING};
+use v2m_layout::{HeaderInfo, HEADER_USED};
 
 use super::output;
 use crate::error::EngineError;
-use crate::shm::inspect::{my_uid, open_ring_file};
+use crate::shm::inspect::{my_uid, open_ring_file, state_name};
 use crate::shm::name::{init_file_pid, RingName, INIT_PREFIX, INIT_SUFFIX, SHM_DIR};
 use crate::shm::stale;
 
@@ -116,12 +116,7 @@ fn ring_entry(name: &str) -> Entry {
         None => return in_the_way("unreadable".into()),
     };
     let alive = ring.writer_alive().unwrap_or(false);
-    let state = match (info.state, alive) {
-        (STATE_CLOSED, _) => "closed",
-        (_, false) => "stale",
-        (STATE_RUNNING, true) => "running",
-        _ => "starting",
-    };
+    let state = state_name(info.state, alive);
     let g = &info.config.geometry;
     Entry {
         name: name.into(),

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use v2m_layout::{HeaderInfo, HEADER_USED, STATE_CLOSED, STATE_RUNNING};
+use v2m_layout::{HeaderInfo, HEADER_USED};
 
 use super::output;
 use crate::clock;
 use crate::error::EngineError;
-use crate::shm::inspect::open_ring_file;
+use crate::shm::inspect::{open_ring_file, state_name};
 use crate::shm::RingName;
 
 /// What `status` shows of one ring, read once.
@@ -37,12 +37,7 @@ impl Snapshot {
 
     /// `running`, `closed`, `starting`, or `stale` (its engine died without closing it).
     fn state(&self) -> &'static str {
-        match (self.info.state, self.alive) {
-            (STATE_CLOSED, _) => "closed",
-            (_, false) => "stale",
-            (STATE_RUNNING, true) => "running",
-            _ => "starting",
-        }
+        state_name(self.info.state, self.alive)
     }
 
     fn uptime_s(&self) -> f64 {

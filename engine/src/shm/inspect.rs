@@ -106,6 +106,17 @@ pub fn open_ring_file(path: &Path, owner: Option<u32>) -> Result<Option<RingFile
     Ok(Some(RingFile { file, len: meta.len(), uid: meta.uid(), minor }))
 }
 
+/// How `status` and `list` name a ring's state: `closed`, `running`, `starting`,
+/// or `stale` (its engine died without closing it).
+pub fn state_name(state: u32, writer_alive: bool) -> &'static str {
+    match (state, writer_alive) {
+        (v2m_layout::STATE_CLOSED, _) => "closed",
+        (_, false) => "stale",
+        (v2m_layout::STATE_RUNNING, true) => "running",
+        _ => "starting",
+    }
+}
+
 /// This process's effective uid.
 pub fn my_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
