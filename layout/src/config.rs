@@ -2,7 +2,8 @@
 //! header once by the writer ([`crate::Header::set_config`]) and read back,
 //! validated, by readers ([`crate::HeaderInfo::parse`]). One type for both.
 
-use crate::Geometry;
+use crate::geometry::Geometry;
+use crate::protocol::{VAD_ENERGY, VAD_OFF, VAD_SILERO};
 
 /// The ring's format and the engine configuration its header records.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,9 +55,9 @@ impl VadKind {
     /// ```
     pub fn code(self) -> u32 {
         match self {
-            VadKind::Off => crate::VAD_OFF,
-            VadKind::Energy => crate::VAD_ENERGY,
-            VadKind::Silero => crate::VAD_SILERO,
+            VadKind::Off => VAD_OFF,
+            VadKind::Energy => VAD_ENERGY,
+            VadKind::Silero => VAD_SILERO,
             VadKind::Other(code) => code,
         }
     }
@@ -64,9 +65,9 @@ impl VadKind {
     /// The kind a header code names.
     pub fn from_code(code: u32) -> VadKind {
         match code {
-            crate::VAD_OFF => VadKind::Off,
-            crate::VAD_ENERGY => VadKind::Energy,
-            crate::VAD_SILERO => VadKind::Silero,
+            VAD_OFF => VadKind::Off,
+            VAD_ENERGY => VadKind::Energy,
+            VAD_SILERO => VadKind::Silero,
             other => VadKind::Other(other),
         }
     }

@@ -1,6 +1,8 @@
 //! Where each section of a segment lies, computed from the ring's format.
 
-use crate::{LayoutError, HEADER_SIZE, PAGE, SLOT_META_SIZE, SLOT_RECORD_SIZE};
+use crate::error::LayoutError;
+use crate::limits::format_problems;
+use crate::sizes::{HEADER_SIZE, PAGE, SLOT_META_SIZE, SLOT_RECORD_SIZE};
 
 /// The format of a ring and the byte offsets of its sections.
 ///
@@ -44,7 +46,7 @@ impl Geometry {
         frame_samples: u32,
         slot_count: u32,
     ) -> Result<Geometry, LayoutError> {
-        let problems = crate::format_problems(sample_rate, channels, frame_samples, slot_count);
+        let problems = format_problems(sample_rate, channels, frame_samples, slot_count);
         if !problems.is_empty() {
             return Err(LayoutError::Invalid(problems.join("; ")));
         }

@@ -4,7 +4,9 @@
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use crate::{RingConfig, CACHE_LINE, HEADER_DEFINED, HEADER_SIZE, HEADER_USED};
+use crate::config::RingConfig;
+use crate::protocol::{FORMAT_F32LE, MAGIC, VERSION_MAJOR, VERSION_MINOR};
+use crate::sizes::{CACHE_LINE, HEADER_DEFINED, HEADER_SIZE, HEADER_USED};
 
 /// The first 4096 bytes of the segment.
 ///
@@ -160,9 +162,9 @@ impl Header {
     /// Writes `magic`, this crate's layout version and `header_size`: what
     /// makes a zeroed header a v2m header.
     pub fn set_identity(&mut self) {
-        self.magic = crate::MAGIC;
-        self.version_major = crate::VERSION_MAJOR;
-        self.version_minor = crate::VERSION_MINOR;
+        self.magic = MAGIC;
+        self.version_major = VERSION_MAJOR;
+        self.version_minor = VERSION_MINOR;
         self.header_size = HEADER_SIZE as u32;
     }
 
@@ -184,7 +186,7 @@ impl Header {
         self.sample_rate = g.sample_rate;
         self.channels = g.channels;
         self.frame_samples = g.frame_samples;
-        self.sample_format = crate::FORMAT_F32LE;
+        self.sample_format = FORMAT_F32LE;
         self.slot_count = g.slot_count;
         self.meta_stride = g.meta_stride;
         self.meta_offset = g.meta_offset;

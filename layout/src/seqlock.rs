@@ -23,7 +23,8 @@
 //! with no probability (NaN): a slot never stays odd.
 
 use crate::primitive::{fence, AtomicU32, AtomicU64, Ordering};
-use crate::{stamp_complete, stamp_writing, SlotMeta, SlotSamples};
+use crate::protocol::{stamp_complete, stamp_writing};
+use crate::slot::{SlotMeta, SlotSamples};
 
 /// Everything a slot says about its frame, besides the samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

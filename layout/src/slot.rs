@@ -4,7 +4,7 @@
 
 use crate::primitive::{AtomicU32, AtomicU64};
 #[cfg(not(loom))]
-use crate::{SLOT_META_SIZE, SLOT_RECORD_SIZE};
+use crate::sizes::{SLOT_META_SIZE, SLOT_RECORD_SIZE};
 use std::mem::offset_of;
 #[cfg(not(loom))]
 use std::mem::size_of;

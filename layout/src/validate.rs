@@ -5,56 +5,16 @@
 //! corpus of mutated headers in the tests proves the two accept exactly the
 //! same headers.
 
-use std::fmt;
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use crate::{
-    Geometry, Header, RingConfig, VadConfig, VadKind, FORMAT_F32LE, HEADER_USED, MAGIC, MAX_META_STRIDE,
-    SLOT_META_SIZE, STATE_CLOSED, VERSION_MAJOR,
-};
-
-/// Why a segment cannot be read as a version-1 ring.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LayoutError {
-    /// The first eight bytes are not `MAGIC`: not a v2m ring.
-    BadMagic,
-    /// A major version this crate does not read.
-    UnsupportedVersion {
-        /// The segment's major version.
-        major: u16,
-        /// The segment's minor version.
-        minor: u16,
-    },
-    /// The segment is smaller than its header says it is.
-    Truncated {
-        /// Bytes the header requires.
-        needed: u64,
-        /// Bytes the file has.
-        actual: u64,
-    },
-    /// A field is out of range or sections overlap.
-    Invalid(String),
-}
-
-impl fmt::Display for LayoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LayoutError::BadMagic => write!(f, "not a v2m ring (bad magic)"),
-            LayoutError::UnsupportedVersion { major, minor } => write!(
-                f,
-                "ring layout version {major}.{minor} is not supported (this build reads {VERSION_MAJOR}.x); \
-                 use matching versions of the engine and its readers"
-            ),
-            LayoutError::Truncated { needed, actual } => {
-                write!(f, "ring is truncated: the header needs {needed} bytes but the segment has {actual}")
-            }
-            LayoutError::Invalid(why) => write!(f, "ring header is inconsistent: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for LayoutError {}
+use crate::config::{RingConfig, VadConfig, VadKind};
+use crate::error::LayoutError;
+use crate::geometry::Geometry;
+use crate::header::Header;
+use crate::limits::{format_problems, MAX_META_STRIDE};
+use crate::protocol::{FORMAT_F32LE, MAGIC, STATE_CLOSED, VERSION_MAJOR};
+use crate::sizes::{HEADER_USED, SLOT_META_SIZE};
 
 /// The header fields a reader or `status` needs, validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -229,7 +189,7 @@ fn geometry_from(bytes: &[u8], header_size: u64, total_size: u64) -> Result<Geom
     if format != FORMAT_F32LE {
         return Err(invalid(format!("unknown sample format {format}")));
     }
-    let mut problems = crate::format_problems(g.sample_rate, g.channels, g.frame_samples, g.slot_count);
+    let mut problems = format_problems(g.sample_rate, g.channels, g.frame_samples, g.slot_count);
     if !(SLOT_META_SIZE as u32..=MAX_META_STRIDE).contains(&g.meta_stride) || g.meta_stride % 8 != 0 {
         problems.push(format!(
             "metadata stride {} is outside {SLOT_META_SIZE}..={MAX_META_STRIDE} or not a multiple of 8",
