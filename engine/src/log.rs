@@ -52,6 +52,11 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// file descriptor 2 at /dev/null for a moment to hide ALSA plugin noise, and
 /// a message written meanwhile must still reach the user.
 pub fn start() {
+    // The ring library (v2m-ring) speaks through the `log` facade: its messages
+    // take the same path as the engine's own.
+    if ::log::set_logger(&FACADE).is_ok() {
+        ::log::set_max_level(::log::LevelFilter::Debug);
+    }
     let Ok(stderr_copy) = nix::unistd::dup(std::io::stderr()) else {
         return;
     };
@@ -78,6 +83,32 @@ pub fn start() {
     });
     if started.is_ok() {
         let _ = QUEUE.set(queue);
+    }
+}
+
+/// The `log` facade's messages, into [`write`].
+struct Facade;
+
+static FACADE: Facade = Facade;
+
+impl ::log::Log for Facade {
+    fn enabled(&self, metadata: &::log::Metadata<'_>) -> bool {
+        enabled(level_of(metadata.level()))
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        write(level_of(record.level()), *record.args());
+    }
+
+    fn flush(&self) {}
+}
+
+fn level_of(level: ::log::Level) -> Level {
+    match level {
+        ::log::Level::Error => Level::Error,
+        ::log::Level::Warn => Level::Warn,
+        ::log::Level::Info => Level::Info,
+        ::log::Level::Debug | ::log::Level::Trace => Level::Debug,
     }
 }
 

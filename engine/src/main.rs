@@ -7,7 +7,6 @@
 #[cfg(test)]
 mod alloc_counter;
 mod cli;
-mod clock;
 mod commands;
 mod dsp;
 mod error;
@@ -15,8 +14,6 @@ mod log;
 mod pacing;
 mod priority;
 mod publish;
-mod ring;
-mod shm;
 mod signals;
 mod source;
 mod vad;

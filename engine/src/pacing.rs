@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::clock;
+use v2m_ring::clock;
 
 /// How fast a file or synthetic source is replayed.
 #[derive(Clone, Copy, Debug, PartialEq)]

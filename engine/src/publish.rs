@@ -10,10 +10,10 @@ use v2m_layout::{FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOUR
 use crate::dsp::level;
 use crate::log;
 use crate::pacing::FrameClock;
-use crate::ring::RingWriter;
-use crate::shm::cursors::PacingReaders;
 use crate::source::{Chunk, Source};
 use crate::vad::{hysteresis::SpeechGate, Vad, VadInput};
+use v2m_ring::shm::cursors::PacingReaders;
+use v2m_ring::RingWriter;
 
 /// Turns frames into published ring slots.
 pub struct Publisher<'a> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
-use crate::clock;
 use crate::error::EngineError;
+use v2m_ring::clock;
 
 /// The flags the engine's signal handlers raise.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 //! validated, by readers ([`crate::HeaderInfo::parse`]). One type for both.
 
 use crate::geometry::Geometry;
-use crate::protocol::{VAD_ENERGY, VAD_OFF, VAD_SILERO};
+use crate::protocol::{ORIGIN_ENGINE, ORIGIN_MIRROR, VAD_ENERGY, VAD_OFF, VAD_SILERO};
 
 /// The ring's format and the engine configuration its header records.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +17,67 @@ pub struct RingConfig {
     pub source_speed: f32,
     /// The `--source` text (at most 127 bytes are stored).
     pub source: String,
+    /// The index of the first frame the writer publishes (0 for an engine).
+    pub first_index: u64,
+    /// Where the frames come from.
+    pub origin: Origin,
+}
+
+/// Where a ring's frames come from (layout 1.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// An engine's own source, or a mirror of another ring.
+    pub kind: OriginKind,
+    /// The source's host (empty for an engine; at most 63 bytes are stored).
+    pub host: String,
+    /// The source's ring name (empty for an engine; at most 63 bytes).
+    pub ring: String,
+    /// The key expression the frames travel under (at most 127 bytes).
+    pub key: String,
+}
+
+impl Origin {
+    /// Where the frames come from, for people: `engine` or
+    /// `mirror of HOST/RING (KEY)` (the Python reader's `HeaderInfo.origin` says the same).
+    pub fn describe(&self) -> String {
+        match self.kind {
+            OriginKind::Engine => "engine".into(),
+            OriginKind::Mirror => format!("mirror of {}/{} ({})", self.host, self.ring, self.key),
+            OriginKind::Other(code) => format!("origin {code}"),
+        }
+    }
+}
+
+/// `Header::origin_kind`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OriginKind {
+    /// The writer captures or replays the audio itself.
+    #[default]
+    Engine,
+    /// The writer receives the frames from another ring.
+    Mirror,
+    /// A kind a newer minor version added.
+    Other(u32),
+}
+
+impl OriginKind {
+    /// The header's code for this kind.
+    pub fn code(self) -> u32 {
+        match self {
+            OriginKind::Engine => ORIGIN_ENGINE,
+            OriginKind::Mirror => ORIGIN_MIRROR,
+            OriginKind::Other(code) => code,
+        }
+    }
+
+    /// The kind a header code names.
+    pub fn from_code(code: u32) -> OriginKind {
+        match code {
+            ORIGIN_ENGINE => OriginKind::Engine,
+            ORIGIN_MIRROR => OriginKind::Mirror,
+            other => OriginKind::Other(other),
+        }
+    }
 }
 
 /// The VAD configuration recorded in the header.

@@ -83,7 +83,14 @@ pub struct Header {
     /// Replay speed of a file or synthetic source in multiples of real time;
     /// 0 means as fast as possible; 1 for live capture.
     pub source_speed: f32,
-    _pad2: [u8; 44],
+    /// `ORIGIN_ENGINE` (the ring's frames come from its own source) or
+    /// `ORIGIN_MIRROR` (received from another host's ring, `origin_*` say which).
+    /// Since 1.3.
+    pub origin_kind: u32,
+    /// The index of the first frame the writer published (0 for an engine; where a
+    /// mirror joined its source). No frame before it was ever in this ring. Since 1.3.
+    pub first_index: u64,
+    _pad2: [u8; 32],
 
     // --- lines 3–4: what is being captured ---
     /// The `--source` the engine was started with, UTF-8, NUL-padded.
@@ -117,6 +124,21 @@ pub struct Header {
     /// then woken: readers that take samples first `FUTEX_WAIT` on it.
     pub sample_futex: AtomicU32,
     _pad6: [u8; CACHE_LINE - 4],
+
+    // --- line 10 (since 1.3): the source's clock ---
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC of the host that captured the frames, in
+    /// ns (`i64` bits): a reader adds it to `capture_ns` for the source's wall-clock
+    /// time. An engine writes its own at creation; a mirror keeps its source's.
+    pub source_clock_offset_ns: AtomicU64,
+    _pad7: [u8; CACHE_LINE - 8],
+
+    // --- lines 11–15 (since 1.3): where a mirror's frames come from ---
+    /// The source's host name, UTF-8, NUL-padded (empty for an engine).
+    pub origin_host: [u8; 64],
+    /// The source's ring name, UTF-8, NUL-padded (empty for an engine).
+    pub origin_ring: [u8; 64],
+    /// The key expression the frames travel under, UTF-8, NUL-padded.
+    pub origin_key: [u8; 128],
 
     _reserved: [u8; HEADER_SIZE - HEADER_DEFINED],
 }
@@ -177,7 +199,10 @@ impl Header {
     /// let geometry = Geometry::new(16_000, 1, 512, 8).unwrap();
     /// let vad = VadConfig { kind: VadKind::Energy, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100 };
     /// let mut h = Header::new_zeroed();
-    /// h.set_config(&RingConfig { geometry, vad, source_speed: 1.0, source: "tone:440".into() });
+    /// let config = RingConfig {
+    ///     geometry, vad, source_speed: 1.0, source: "tone:440".into(), first_index: 0, origin: Default::default(),
+    /// };
+    /// h.set_config(&config);
     /// assert_eq!((h.slot_count, h.total_size, h.vad_kind), (8, geometry.total_size, 1));
     /// ```
     pub fn set_config(&mut self, config: &RingConfig) {
@@ -198,23 +223,38 @@ impl Header {
         self.vad_min_silence_ms = config.vad.min_silence_ms;
         self.source_speed = config.source_speed;
         self.set_source_text(&config.source);
+        self.first_index = config.first_index;
+        self.origin_kind = config.origin.kind.code();
+        put_text(&mut self.origin_host, &config.origin.host);
+        put_text(&mut self.origin_ring, &config.origin.ring);
+        put_text(&mut self.origin_key, &config.origin.key);
     }
 
     /// The `source` field as text.
     pub fn source_text(&self) -> String {
-        let end = self.source.iter().position(|&b| b == 0).unwrap_or(self.source.len());
-        String::from_utf8_lossy(&self.source[..end]).into_owned()
+        text_of(&self.source)
     }
 
     /// Stores `text` in `source`, cut at a character boundary to fit with a NUL.
     pub fn set_source_text(&mut self, text: &str) {
-        let mut end = text.len().min(self.source.len() - 1);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.source = [0; 128];
-        self.source[..end].copy_from_slice(&text.as_bytes()[..end]);
+        put_text(&mut self.source, text);
     }
+}
+
+/// A NUL-padded UTF-8 text field's text (lossy: the bytes came from another process).
+pub fn text_of(field: &[u8]) -> String {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
+}
+
+/// Stores `text` in a text field, cut at a character boundary to fit with a NUL.
+pub fn put_text(field: &mut [u8], text: &str) {
+    let mut end = text.len().min(field.len() - 1);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    field.fill(0);
+    field[..end].copy_from_slice(&text.as_bytes()[..end]);
 }
 
 // Compile-time proof that the Rust types match the offsets in LAYOUT.md.
@@ -251,6 +291,12 @@ const _: () = {
     assert!(offset_of!(Header, stats) + size_of::<Stats>() == HEADER_USED);
     assert!(offset_of!(Header, sample_seq) == 512);
     assert!(offset_of!(Header, sample_futex) == 576);
+    assert!(offset_of!(Header, origin_kind) == 148);
+    assert!(offset_of!(Header, first_index) == 152);
+    assert!(offset_of!(Header, source_clock_offset_ns) == 640);
+    assert!(offset_of!(Header, origin_host) == 704);
+    assert!(offset_of!(Header, origin_ring) == 768);
+    assert!(offset_of!(Header, origin_key) == 832);
     assert!(offset_of!(Header, _reserved) == HEADER_DEFINED);
     assert!(offset_of!(Stats, samples_lost) == 8);
     assert!(offset_of!(Stats, source_restarts) == 16);
@@ -288,7 +334,9 @@ impl Header {
             meta_offset: u64, samples_offset: u64, slot_bytes: u64, vad_kind: u32,
             vad_threshold: f32, vad_neg_threshold: f32, vad_min_silence_ms: u32,
             source_speed: f32, source: [u8; 128], write_seq: u64, futex: u32,
-            sample_seq: u64, sample_futex: u32,
+            sample_seq: u64, sample_futex: u32, origin_kind: u32, first_index: u64,
+            source_clock_offset_ns: u64, origin_host: [u8; 64], origin_ring: [u8; 64],
+            origin_key: [u8; 128],
         );
         fields.extend(s!(
             device_overruns,

@@ -42,10 +42,10 @@ mod sizes;
 mod slot;
 mod validate;
 
-pub use config::{RingConfig, VadConfig, VadKind};
+pub use config::{Origin, OriginKind, RingConfig, VadConfig, VadKind};
 pub use error::LayoutError;
 pub use geometry::Geometry;
-pub use header::{Header, Stats};
+pub use header::{put_text, text_of, Header, Stats};
 pub use limits::{format_problems, MAX_CHANNELS, MAX_FRAME_SAMPLES, MAX_META_STRIDE, MAX_SLOTS, RATE_RANGE};
 pub use protocol::*;
 pub use seqlock::FrameRecord;

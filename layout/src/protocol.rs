@@ -17,6 +17,11 @@ pub const STATE_RUNNING: u32 = 1;
 /// `Header::state`: the writer published its last frame; no more will come.
 pub const STATE_CLOSED: u32 = 2;
 
+/// `Header::origin_kind`: the frames come from the writer's own source.
+pub const ORIGIN_ENGINE: u32 = 0;
+/// `Header::origin_kind`: the frames were received from another ring (a mirror).
+pub const ORIGIN_MIRROR: u32 = 1;
+
 /// `Header::sample_format`: little-endian IEEE-754 float32, interleaved.
 pub const FORMAT_F32LE: u32 = 1;
 

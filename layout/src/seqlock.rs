@@ -166,12 +166,21 @@ pub fn published(write_seq: &AtomicU64) -> u64 {
 /// Copies frame `index` out of its slot into `out` (as long as the slot's
 /// samples); `None` if the slot does not hold that frame or the writer
 /// overwrote it during the copy. The caller has seen `published() > index`
-/// (of `write_seq`). `samples_ns` is not read (it is not under this stamp).
-pub fn read_slot(meta: &SlotMeta, samples: &[AtomicU32], index: u64, out: &mut [f32]) -> Option<FrameRecord> {
+/// (of `write_seq`). With the slot's samples record (`early`, layout 1.2 on),
+/// `samples_ns` too: phase 1 stores it while the frame stamp is odd, so the
+/// frame stamp covers it.
+pub fn read_slot(
+    meta: &SlotMeta,
+    early: Option<&SlotSamples>,
+    samples: &[AtomicU32],
+    index: u64,
+    out: &mut [f32],
+) -> Option<FrameRecord> {
     copy_under(&meta.stamp, index, samples, out, || FrameRecord {
         publish_ns: meta.publish_ns.load(Ordering::Relaxed),
         vad_prob: f32::from_bits(meta.vad_prob.load(Ordering::Relaxed)),
         speech: meta.speech.load(Ordering::Relaxed) != 0,
+        samples_ns: early.map_or(0, |e| e.samples_ns.load(Ordering::Relaxed)),
         ..samples_fields(meta)
     })
 }
@@ -254,9 +263,9 @@ mod tests {
         let pending = write_samples(&meta, &early, &samples, &[1.0, 2.0, 3.0, 4.0], &record);
         let mut out = [0.0; 4];
         assert!(read_samples(&meta, &early, &samples, 7, &mut out).is_some(), "samples first");
-        assert!(read_slot(&meta, &samples, 7, &mut out).is_none(), "no whole frame yet");
+        assert!(read_slot(&meta, Some(&early), &samples, 7, &mut out).is_none(), "no whole frame yet");
         pending.complete(9, 0.75, true);
-        let whole = read_slot(&meta, &samples, 7, &mut out).expect("complete");
+        let whole = read_slot(&meta, Some(&early), &samples, 7, &mut out).expect("complete");
         assert_eq!(
             (whole.publish_ns, whole.vad_prob, whole.speech, out),
             (9, 0.75, true, [1.0, 2.0, 3.0, 4.0])
@@ -269,7 +278,7 @@ mod tests {
         let record = FrameRecord { index: 3, ..FrameRecord::default() };
         drop(write_samples(&meta, &early, &samples, &[0.5; 4], &record));
         let mut out = [0.0; 4];
-        let whole = read_slot(&meta, &samples, 3, &mut out).expect("the slot is not left odd");
+        let whole = read_slot(&meta, Some(&early), &samples, 3, &mut out).expect("the slot is not left odd");
         assert!(whole.vad_prob.is_nan() && !whole.speech && whole.publish_ns == 0);
     }
 }

@@ -8,13 +8,13 @@
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use crate::config::{RingConfig, VadConfig, VadKind};
+use crate::config::{Origin, OriginKind, RingConfig, VadConfig, VadKind};
 use crate::error::LayoutError;
 use crate::geometry::Geometry;
-use crate::header::Header;
+use crate::header::{text_of, Header};
 use crate::limits::{format_problems, MAX_META_STRIDE};
 use crate::protocol::{FORMAT_F32LE, MAGIC, STATE_CLOSED, VERSION_MAJOR};
-use crate::sizes::{HEADER_USED, SLOT_META_SIZE};
+use crate::sizes::{HEADER_DEFINED, HEADER_USED, SLOT_META_SIZE};
 
 /// The header fields a reader or `status` needs, validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +37,10 @@ pub struct HeaderInfo {
     pub created_real_ns: u64,
     /// The engine's statistics counters.
     pub stats: StatsSnapshot,
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC of the host that captured the frames, ns
+    /// (layout 1.3, read from a header of at least `HEADER_DEFINED` bytes; before,
+    /// the writer's own at creation).
+    pub source_clock_offset_ns: i64,
 }
 
 /// The values of [`crate::Stats`] at the moment the header was read.
@@ -136,8 +140,24 @@ impl HeaderInfo {
             return Err(invalid(format!("unknown state {state}")));
         }
         let geometry = geometry_from(bytes, header_size, total_size)?;
-        let source_bytes = &bytes[offset_of!(Header, source)..][..size_of::<[u8; 128]>()];
-        let source_end = source_bytes.iter().position(|&c| c == 0).unwrap_or(source_bytes.len());
+        let source = text_of(&bytes[offset_of!(Header, source)..][..size_of::<[u8; 128]>()]);
+        let created_mono_ns = field!(bytes, created_mono_ns);
+        let created_real_ns = field!(bytes, created_real_ns);
+        // The 1.3 lines past HEADER_USED, when the caller read them.
+        let extended = version.1 >= 3 && bytes.len() >= HEADER_DEFINED;
+        let text =
+            |at: usize, len: usize| if extended { text_of(&bytes[at..at + len]) } else { String::new() };
+        let origin = Origin {
+            kind: OriginKind::from_code(if version.1 >= 3 { field!(bytes, origin_kind) } else { 0 }),
+            host: text(offset_of!(Header, origin_host), 64),
+            ring: text(offset_of!(Header, origin_ring), 64),
+            key: text(offset_of!(Header, origin_key), 128),
+        };
+        let source_clock_offset_ns = if extended {
+            field!(bytes, source_clock_offset_ns) as i64
+        } else {
+            created_real_ns as i64 - created_mono_ns as i64
+        };
         Ok(HeaderInfo {
             version,
             generation: field!(bytes, generation),
@@ -152,11 +172,13 @@ impl HeaderInfo {
                     min_silence_ms: field!(bytes, vad_min_silence_ms),
                 },
                 source_speed: field!(bytes, source_speed),
-                source: String::from_utf8_lossy(&source_bytes[..source_end]).into_owned(),
+                source,
+                first_index: if version.1 >= 3 { field!(bytes, first_index) } else { 0 },
+                origin,
             },
             write_seq: field!(bytes, write_seq),
-            created_mono_ns: field!(bytes, created_mono_ns),
-            created_real_ns: field!(bytes, created_real_ns),
+            created_mono_ns,
+            created_real_ns,
             stats: StatsSnapshot {
                 device_overruns: field!(bytes, stats.device_overruns),
                 samples_lost: field!(bytes, stats.samples_lost),
@@ -167,6 +189,7 @@ impl HeaderInfo {
                 vad_frames: field!(bytes, stats.vad_frames),
                 last_publish_ns: field!(bytes, stats.last_publish_ns),
             },
+            source_clock_offset_ns,
         })
     }
 }

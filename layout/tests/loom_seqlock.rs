@@ -46,7 +46,7 @@ fn record_of(index: u64) -> FrameRecord {
     }
 }
 
-/// What a reader of the whole frame gets (`samples_ns` is not under its stamp).
+/// What the Python reader of whole frames gets (it takes `samples_ns` apart).
 fn frame_record_of(index: u64) -> FrameRecord {
     FrameRecord { samples_ns: 0, ..record_of(index) }
 }
@@ -99,7 +99,8 @@ impl Ring {
         }
         let slot = self.slot(index);
         let mut out = [f32::NAN; SAMPLES];
-        read_slot(&self.meta[slot], &self.samples[slot], index, &mut out).map(|record| (out, record))
+        read_slot(&self.meta[slot], Some(&self.early[slot]), &self.samples[slot], index, &mut out)
+            .map(|record| (out, record))
     }
 }
 
@@ -213,11 +214,11 @@ fn a_reader_never_accepts_a_torn_or_wrong_frame() {
         // Frame 0 lives in slot 0, which frame 2 overwrites while we may be reading.
         if let Some((samples, record)) = ring.read(0) {
             assert_eq!(samples, samples_of(0), "accepted torn, stale or overwritten samples");
-            assert_eq!(record, frame_record_of(0), "accepted a torn or stale record, or one without its VAD");
+            assert_eq!(record, record_of(0), "accepted a torn or stale record, or one without its VAD");
         }
         writer();
         let (samples, record) = ring.read(2).expect("the newest frame is readable");
-        assert_eq!((samples, record), (samples_of(2), frame_record_of(2)));
+        assert_eq!((samples, record), (samples_of(2), record_of(2)));
         assert!(ring.read(0).is_none(), "an overwritten frame is reported as lost");
     });
 }
@@ -235,7 +236,7 @@ fn a_samples_reader_never_accepts_torn_samples_and_the_vad_follows_complete() {
             );
             // The same frame read whole now: complete with its VAD, or lost.
             if let Some((_, whole)) = ring.read(0) {
-                assert_eq!(whole, frame_record_of(0), "a frame visible before its VAD fields");
+                assert_eq!(whole, record_of(0), "a frame visible before its VAD fields");
             }
         }
         writer();

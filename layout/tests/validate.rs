@@ -12,6 +12,8 @@ fn config(g: Geometry) -> RingConfig {
         vad: VadConfig { kind: VadKind::Silero, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100 },
         source_speed: 1.0,
         source: "tone:440".into(),
+        first_index: 0,
+        origin: Default::default(),
     }
 }
 

@@ -43,6 +43,8 @@ class RingStatus:
     vad: Optional[str] = None
     frames_written: Optional[int] = None
     uptime_s: Optional[float] = None
+    origin: Optional[str] = None
+    """``"engine"``, or for a ``v2m-bridge mirror`` ring ``"mirror of HOST/RING (KEY)"``."""
 
 
 def ring_status(name: str) -> RingStatus:
@@ -54,7 +56,7 @@ def ring_status(name: str) -> RingStatus:
         return RingStatus(name, path, "unreadable", error=str(e))
     try:
         info, _ = read_header(fd, path)
-        head = _os.pread(fd, layout.HEADER_USED, 0)
+        head = _os.pread(fd, layout.HEADER_DEFINED, 0)
         state_code = int(layout.read_field(head, "state"))
         write_seq = int(layout.read_field(head, "write_seq"))
         created = int(layout.read_field(head, "created_mono_ns"))
@@ -85,6 +87,7 @@ def ring_status(name: str) -> RingStatus:
         vad=layout.VAD_NAMES.get(info.vad_kind, f"kind {info.vad_kind}"),
         frames_written=write_seq,
         uptime_s=(_time.monotonic_ns() - created) / 1e9,
+        origin=info.origin,
     )
 
 

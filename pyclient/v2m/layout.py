@@ -10,7 +10,7 @@ from __future__ import annotations
 import mmap
 import struct
 from dataclasses import dataclass
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 from .errors import LayoutError
 
@@ -22,9 +22,9 @@ VERSION_MAJOR = 1
 VERSION_MINOR = 3
 HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
-HEADER_DEFINED = 640
-"""Bytes of header version 1.2 defines (``sample_seq`` and ``sample_futex`` follow
-the statistics)."""
+HEADER_DEFINED = 960
+"""Bytes of header version 1.3 defines (1.2: ``sample_seq`` and ``sample_futex``
+after the statistics; 1.3: the source's clock offset and a mirror's origin)."""
 SLOT_META_SIZE = 64
 """Bytes of a slot's 1.0 record (the frame's metadata), the smallest stride."""
 SLOT_RECORD_SIZE = 128
@@ -42,6 +42,11 @@ STATE_RUNNING = 1
 STATE_CLOSED = 2
 
 FORMAT_F32LE = 1
+
+ORIGIN_ENGINE = 0
+"""The ring's frames come from its own engine's source."""
+ORIGIN_MIRROR = 1
+"""The ring mirrors another host's ring (``origin_host``, ``origin_ring``, ``origin_key``)."""
 
 VAD_OFF = 0
 VAD_ENERGY = 1
@@ -83,6 +88,8 @@ HEADER_FIELDS: Dict[str, Tuple[int, str]] = {
     "vad_neg_threshold": (136, "f"),
     "vad_min_silence_ms": (140, "I"),
     "source_speed": (144, "f"),
+    "origin_kind": (148, "I"),
+    "first_index": (152, "Q"),
     "source": (192, "128s"),
     "write_seq": (320, "Q"),
     "futex": (384, "I"),
@@ -96,6 +103,10 @@ HEADER_FIELDS: Dict[str, Tuple[int, str]] = {
     "last_publish_ns": (504, "Q"),
     "sample_seq": (512, "Q"),
     "sample_futex": (576, "I"),
+    "source_clock_offset_ns": (640, "q"),
+    "origin_host": (704, "64s"),
+    "origin_ring": (768, "64s"),
+    "origin_key": (832, "128s"),
 }
 
 SLOT_FIELDS: Dict[str, Tuple[int, str]] = {
@@ -192,6 +203,28 @@ class HeaderInfo:
     source: str
     created_mono_ns: int = 0
     created_real_ns: int = 0
+    origin_kind: int = ORIGIN_ENGINE
+    first_index: int = 0
+    source_clock_offset_ns: int = 0
+    """CLOCK_REALTIME - CLOCK_MONOTONIC of the host that captured the frames (before
+    1.3: the writer's at creation): ``capture_ns + source_clock_offset_ns`` is the
+    source's wall-clock time."""
+    origin_host: str = ""
+    origin_ring: str = ""
+    origin_key: str = ""
+
+    @property
+    def is_mirror(self) -> bool:
+        """The frames were received from another ring (``v2m-bridge mirror``)."""
+        return self.origin_kind == ORIGIN_MIRROR
+
+    @property
+    def origin(self) -> str:
+        """Where the frames come from, for people: ``"engine"`` or
+        ``"mirror of HOST/RING (KEY)"``."""
+        if not self.is_mirror:
+            return "engine" if self.origin_kind == ORIGIN_ENGINE else f"origin {self.origin_kind}"
+        return f"mirror of {self.origin_host}/{self.origin_ring} ({self.origin_key})"
 
     @property
     def samples_first(self) -> bool:
@@ -288,8 +321,7 @@ def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
             f"ring is truncated: samples end at {samples_end}, segment has {total} bytes"
         )
 
-    source = read_field(buffer, "source")
-    assert isinstance(source, bytes)
+    source = _text(buffer, "source")
     threshold, neg_threshold, speed = (
         read_field(buffer, "vad_threshold"),
         read_field(buffer, "vad_neg_threshold"),
@@ -297,6 +329,8 @@ def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
     )
     assert isinstance(threshold, float) and isinstance(neg_threshold, float)
     assert isinstance(speed, float)
+    kind, first, clock_offset, host, ring, key = _origin_fields(buffer, minor, have)
+    created_mono, created_real = field("created_mono_ns"), field("created_real_ns")
     return HeaderInfo(
         version=(major, minor),
         generation=field("generation"),
@@ -315,7 +349,37 @@ def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
         vad_neg_threshold=neg_threshold,
         vad_min_silence_ms=field("vad_min_silence_ms"),
         source_speed=speed,
-        source=source.split(b"\x00", 1)[0].decode("utf-8", "replace"),
-        created_mono_ns=field("created_mono_ns"),
-        created_real_ns=field("created_real_ns"),
+        source=source,
+        created_mono_ns=created_mono,
+        created_real_ns=created_real,
+        origin_kind=kind,
+        first_index=first,
+        source_clock_offset_ns=created_real - created_mono if clock_offset is None else clock_offset,
+        origin_host=host,
+        origin_ring=ring,
+        origin_key=key,
     )
+
+
+def _text(buffer: Buffer, name: str) -> str:
+    """A NUL-padded UTF-8 header field (lossy: another process wrote it)."""
+    raw = read_field(buffer, name)
+    assert isinstance(raw, bytes)
+    return raw.split(b"\x00", 1)[0].decode("utf-8", "replace")
+
+
+def _origin_fields(
+    buffer: Buffer, minor: int, have: int
+) -> Tuple[int, int, Optional[int], str, str, str]:
+    """The 1.3 fields (kind, first index, clock offset, host, ring, key); the
+    defaults, and no clock offset, when the ring or the buffer predates them."""
+    if minor < 3:
+        return ORIGIN_ENGINE, 0, None, "", "", ""
+    kind, first = read_field(buffer, "origin_kind"), read_field(buffer, "first_index")
+    assert isinstance(kind, int) and isinstance(first, int)
+    if have < HEADER_DEFINED or len(buffer) < HEADER_DEFINED:
+        return kind, first, None, "", "", ""
+    offset = read_field(buffer, "source_clock_offset_ns")
+    assert isinstance(offset, int)
+    host, ring, key = (_text(buffer, name) for name in ("origin_host", "origin_ring", "origin_key"))
+    return kind, first, offset, host, ring, key

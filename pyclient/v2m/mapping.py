@@ -105,7 +105,7 @@ def check_file(fd: int, path: str, owner: Optional[int]) -> None:
 def read_header(fd: int, path: str) -> Tuple[layout.HeaderInfo, int]:
     """Reads and validates the header with one small ``pread``; returns it and the file size."""
     size = _os.fstat(fd).st_size
-    head = _os.pread(fd, layout.HEADER_USED, 0)
+    head = _os.pread(fd, layout.HEADER_DEFINED, 0)
     try:
         return layout.parse_header(head, size), size
     except LayoutError as e:

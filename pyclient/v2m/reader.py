@@ -176,7 +176,7 @@ class Reader(RingFacts, SpeechIterators):
         # call: "latest" keeps them (a recorder started before its engine misses nothing).
         fresh = self.info.created_mono_ns >= called_ns
         latest = start == "latest" and not fresh
-        self.start_index = write_seq if latest else max(0, write_seq - self.slots)
+        self.start_index = write_seq if latest else self._oldest(write_seq)
         """The index of the first frame this reader was positioned at."""
         self._next = self.start_index
         self.pace = pace
@@ -397,6 +397,11 @@ class Reader(RingFacts, SpeechIterators):
 
     # ---- attaching -------------------------------------------------------------------------
 
+    def _oldest(self, write_seq: int) -> int:
+        """The oldest frame the ring can still hold when ``write_seq`` frames are out
+        (a mirror's ring starts at the frame where it joined, ``first_index``)."""
+        return max(self.info.first_index, write_seq - self.slots)
+
     def _attach(self, deadline: float) -> RingMapping:
         """The ring, once it exists, runs and has a live (or finished) engine."""
         return attach(self.path, self.name, self.owner, deadline, not self.wait_for_vad)
@@ -416,7 +421,7 @@ class Reader(RingFacts, SpeechIterators):
         self.info = ring.info
         self._slots = SlotReader(ring, self._fence, self.copy)
         self._detached = False
-        self._next = self.start_index = max(0, int(ring.seq[0]) - self.slots)
+        self._next = self.start_index = self._oldest(int(ring.seq[0]))
         self._waiting.restart()
         if self.pace:  # a new cursor: the frames the old one held were the old engine's
             self._pacing = Pacing(self.name, self.generation, self._next, self.slots)

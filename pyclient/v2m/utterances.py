@@ -219,7 +219,7 @@ def _catch_up(reader: FrameSource, segmenter: Segmenter) -> bool:
     lost (the next frame follows a gap)."""
     first = reader.next_index
     horizon = min(reader.slots, segmenter.max_frames + segmenter.min_silence + segmenter.pad)
-    oldest = max(0, first - horizon, reader.write_seq - reader.slots)
+    oldest = max(reader.info.first_index, first - horizon, reader.write_seq - reader.slots)
     segmenter.begin_at(oldest)
     gap = False
     for index in range(oldest, first):

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub mod reference;
-use v2m_layout::{Geometry, RingConfig, VadConfig};
+use v2m_layout::{Geometry, Origin, RingConfig, VadConfig};
 
 use crate::commands::bench_vad::BenchVadConfig;
 use crate::commands::run::RunConfig;
@@ -17,13 +17,13 @@ use crate::error::EngineError;
 use crate::log::Level;
 use crate::pacing::Speed;
 use crate::priority::PriorityChoice;
-use crate::shm::RingName;
 use crate::source::capture::host_choice::HostChoice;
 use crate::source::capture::{CaptureOptions, DEFAULT_BUFFER_MS};
 use crate::source::{SourceOptions, SourceSpec};
 use crate::vad::hysteresis::neg_threshold_for;
 use crate::vad::silero::{Backend, GraphOptimization, SessionTuning};
 use crate::vad::{VadChoice, VadSettings};
+use v2m_ring::shm::RingName;
 
 /// v2m-engine: captures audio, runs voice-activity detection and publishes
 /// every frame into a lock-free shared-memory ring for Python readers.
@@ -245,6 +245,8 @@ impl RunArgs {
                 },
                 source_speed: if self.source.is_live() { 1.0 } else { self.speed.header_value() },
                 source: self.source.to_string(),
+                first_index: 0,
+                origin: Origin::default(), // the engine's own source
             },
             group_readable: self.group_readable,
             vad: VadSettings {

@@ -14,12 +14,12 @@ use crate::commands::output;
 use crate::error::EngineError;
 use crate::pacing::Speed;
 use crate::priority::PriorityChoice;
-use crate::shm::RingName;
 use crate::source::capture::host_choice::HostChoice;
 use crate::source::SourceSpec;
 use crate::vad::hysteresis::NEG_THRESHOLD_GAP;
 use crate::vad::silero::{Backend, GraphOptimization};
 use crate::vad::VadChoice;
+use v2m_ring::shm::RingName;
 
 /// Prints the reference.
 pub fn print() -> Result<(), EngineError> {

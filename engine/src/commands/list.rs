@@ -1,16 +1,15 @@
 //! `v2m-engine list`: every ring on this machine and its state, what dead engines
 //! left behind, and (`--clean`) their removal.
 
-use std::os::unix::fs::FileExt;
-
 use serde_json::{json, Value};
-use v2m_layout::{HeaderInfo, HEADER_USED};
 
 use super::output;
+use super::status::origin_json;
 use crate::error::EngineError;
-use crate::shm::inspect::{my_uid, open_ring_file, state_name};
-use crate::shm::name::{init_file_pid, RingName, INIT_PREFIX, INIT_SUFFIX, SHM_DIR};
-use crate::shm::stale;
+use v2m_ring::shm::inspect::{my_uid, open_ring_file, state_name};
+use v2m_ring::shm::name::{init_file_pid, RingName, INIT_PREFIX, INIT_SUFFIX, SHM_DIR};
+use v2m_ring::shm::stale;
+use v2m_ring::RingError;
 
 /// One entry of the listing.
 struct Entry {
@@ -63,14 +62,18 @@ fn describe(e: &Entry) -> String {
         "unfinished" => format!("{} (creator pid {})", d["path"].as_str().unwrap_or(""), d["pid"]),
         "in the way" => d["error"].as_str().unwrap_or("").to_string(),
         _ => format!(
-            "pid {} uid {}, {} Hz, {}-sample frames, {} frames, vad {}, source {}",
+            "pid {} uid {}, {} Hz, {}-sample frames, {} frames, vad {}, source {}{}",
             d["pid"],
             d["uid"],
             d["sample_rate"],
             d["frame_samples"],
             d["frames_written"],
             d["vad"].as_str().unwrap_or(""),
-            d["source"].as_str().unwrap_or("")
+            d["source"].as_str().unwrap_or(""),
+            match d["origin"]["kind"].as_str() {
+                Some("engine") | None => String::new(),
+                Some(_) => format!(", {}", d["origin_text"].as_str().unwrap_or("")),
+            }
         ),
     }
 }
@@ -108,12 +111,10 @@ fn ring_entry(name: &str) -> Entry {
         Ok(None) => return in_the_way("vanished while listing".into()),
         Err(e) => return in_the_way(e.to_string()),
     };
-    let mut bytes = vec![0u8; HEADER_USED.min(ring.len as usize)];
-    let info = match ring.file.read_exact_at(&mut bytes, 0).ok().map(|_| HeaderInfo::parse(&bytes, ring.len))
-    {
-        Some(Ok(info)) => info,
-        Some(Err(e)) => return in_the_way(e.to_string()),
-        None => return in_the_way("unreadable".into()),
+    let info = match ring.header(name) {
+        Ok(info) => info,
+        Err(RingError::Layout { error, .. }) => return in_the_way(error.to_string()),
+        Err(_) => return in_the_way("unreadable".into()),
     };
     let alive = ring.writer_alive().unwrap_or(false);
     let state = state_name(info.state, alive);
@@ -126,6 +127,7 @@ fn ring_entry(name: &str) -> Entry {
             "generation": info.generation, "alive": alive, "source": info.config.source,
             "sample_rate": g.sample_rate, "frame_samples": g.frame_samples, "slots": g.slot_count,
             "frames_written": info.write_seq, "vad": info.config.vad.kind.name(),
+            "origin": origin_json(&info), "origin_text": info.config.origin.describe(),
         }),
     }
 }

@@ -7,19 +7,19 @@ use std::time::Duration;
 
 use v2m_layout::RingConfig;
 
-use crate::clock;
 use crate::dsp::pipeline::FramePipeline;
 use crate::error::EngineError;
 use crate::log;
 use crate::pacing::{FrameClock, Speed};
 use crate::priority::{self, Outcome, PriorityChoice};
 use crate::publish::Publisher;
-use crate::ring::RingWriter;
-use crate::shm::cursors::PacingReaders;
-use crate::shm::RingName;
 use crate::signals::Signals;
 use crate::source::{self, Source, SourceOptions, SourceSpec};
 use crate::vad::{self, hysteresis::SpeechGate, VadSettings};
+use v2m_ring::clock;
+use v2m_ring::shm::cursors::PacingReaders;
+use v2m_ring::shm::RingName;
+use v2m_ring::RingWriter;
 
 /// Sample frames read from a source at a time.
 const READ_FRAMES: usize = 1024;

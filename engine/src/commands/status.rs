@@ -2,19 +2,19 @@
 //! once, or refreshed every interval with `--watch`.
 
 use std::io::IsTerminal;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use v2m_layout::{HeaderInfo, HEADER_USED};
+use v2m_layout::{HeaderInfo, OriginKind};
 
 use super::output;
-use crate::clock;
 use crate::error::EngineError;
-use crate::shm::inspect::{open_ring_file, state_name};
-use crate::shm::RingName;
+use v2m_ring::clock;
+use v2m_ring::shm::inspect::{open_ring_file, state_name};
+use v2m_ring::shm::RingName;
+use v2m_ring::RingError;
 
 /// What `status` shows of one ring, read once.
 struct Snapshot {
@@ -27,11 +27,8 @@ impl Snapshot {
     fn read(name: &RingName) -> Result<Snapshot, EngineError> {
         let path = name.path();
         let ring =
-            open_ring_file(&path, None)?.ok_or_else(|| EngineError::NoRing { name: name.as_str().into() })?;
-        let mut bytes = vec![0u8; HEADER_USED.min(ring.len as usize)];
-        ring.file.read_exact_at(&mut bytes, 0).map_err(|e| EngineError::system("reading the header", e))?;
-        let info = HeaderInfo::parse(&bytes, ring.len)
-            .map_err(|error| EngineError::Layout { name: name.as_str().into(), error })?;
+            open_ring_file(&path, None)?.ok_or_else(|| RingError::NoRing { name: name.as_str().into() })?;
+        let info = ring.header(name.as_str())?;
         Ok(Snapshot { info, uid: ring.uid, alive: ring.writer_alive()? })
     }
 
@@ -65,6 +62,8 @@ impl Snapshot {
             "slots": g.slot_count, "bytes": g.total_size, "frames_written": info.write_seq,
             "vad": vad.kind.name(), "vad_threshold": vad.threshold, "vad_neg_threshold": vad.neg_threshold,
             "vad_min_silence_ms": vad.min_silence_ms,
+            "origin": origin_json(info), "first_index": info.config.first_index,
+            "source_clock_offset_ns": info.source_clock_offset_ns,
             "stats": {
                 "device_overruns": s.device_overruns, "samples_lost": s.samples_lost,
                 "source_restarts": s.source_restarts, "discontinuities": s.discontinuities,
@@ -91,6 +90,7 @@ impl Snapshot {
             format!("state       {engine}, generation {:016x}, up {:.0} s", info.generation, self.uptime_s()),
             format!("layout      version {}.{}, {} bytes", info.version.0, info.version.1, g.total_size),
             format!("source      {} (speed {})", info.config.source, speed_text(info.config.source_speed)),
+            format!("origin      {}", info.config.origin.describe()),
             format!(
                 "format      {} Hz, {} channel(s), {} samples/frame, {} slots",
                 g.sample_rate, g.channels, g.frame_samples, g.slot_count
@@ -116,6 +116,18 @@ impl Snapshot {
     }
 }
 
+/// `{"kind": "engine"}` or `{"kind": "mirror", "host", "ring", "key"}`.
+pub fn origin_json(info: &HeaderInfo) -> Value {
+    let origin = &info.config.origin;
+    match origin.kind {
+        OriginKind::Engine => json!({"kind": "engine"}),
+        OriginKind::Mirror => {
+            json!({"kind": "mirror", "host": origin.host, "ring": origin.ring, "key": origin.key})
+        }
+        OriginKind::Other(code) => json!({"kind": code}),
+    }
+}
+
 /// Prints the status of ring `name`, as text or JSON; with `watch`, again every
 /// `watch` until SIGINT or SIGTERM (a missing ring is then waited for, not an error).
 pub fn status(name: &RingName, as_json: bool, watch: Option<Duration>) -> Result<(), EngineError> {
@@ -133,10 +145,10 @@ pub fn status(name: &RingName, as_json: bool, watch: Option<Duration>) -> Result
         let shown = match Snapshot::read(name) {
             Ok(s) if as_json => s.json(name).to_string(),
             Ok(s) => s.text(name),
-            Err(EngineError::NoRing { .. }) if as_json => {
+            Err(EngineError::Ring(RingError::NoRing { .. })) if as_json => {
                 json!({"name": name.as_str(), "state": "absent"}).to_string()
             }
-            Err(EngineError::NoRing { .. }) => {
+            Err(EngineError::Ring(RingError::NoRing { .. })) => {
                 format!("ring        {} (no such ring yet; waiting)", name.as_str())
             }
             Err(e) => return Err(e),

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use rtrb::Consumer;
 
 use super::callback::Mark;
-use crate::clock;
+use v2m_ring::clock;
 
 /// Device buffers whose arrival times are remembered, to date frames' last samples.
 const ARRIVAL_HISTORY: usize = 256;

@@ -25,7 +25,6 @@ use cpal::traits::StreamTrait;
 use rtrb::{Consumer, RingBuffer};
 
 use super::{Chunk, Source, SourceSpec};
-use crate::clock;
 use crate::error::EngineError;
 use crate::log;
 use crate::priority::Outcome;
@@ -34,6 +33,7 @@ use devices::{AudioHost, InputDevice};
 use host_choice::HostChoice;
 use queue::CaptureQueue;
 use stream::DeviceFormat;
+use v2m_ring::clock;
 
 /// How to open the device.
 #[derive(Clone, Copy, Debug)]

@@ -11,8 +11,8 @@ use cpal::{
 };
 
 use super::callback::{CallbackSink, CaptureShared};
-use crate::clock;
 use crate::error::EngineError;
+use v2m_ring::clock;
 
 /// The configuration the stream runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

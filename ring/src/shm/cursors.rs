@@ -27,7 +27,6 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use super::inspect::{flock_held, my_uid, still_names};
 use super::name::{RingName, SHM_DIR};
 use crate::clock;
-use crate::log;
 
 /// The first eight bytes of a cursor file.
 pub const CURSOR_MAGIC: [u8; 8] = *b"V2MCURS\0";

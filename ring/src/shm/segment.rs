@@ -21,7 +21,7 @@ use super::inspect::{open_ring_file, still_names, writer_pid};
 use super::name::RingName;
 use super::stale;
 use super::writer_lock;
-use crate::error::EngineError;
+use crate::error::RingError;
 
 /// An open, locked, mapped segment owned by this engine.
 pub struct Segment {
@@ -37,13 +37,13 @@ impl Segment {
     /// while it is still private, then publishes it under its name.
     ///
     /// A segment left by a dead engine is removed first; one whose owner is
-    /// alive makes this fail with [`EngineError::InUse`].
+    /// alive makes this fail with [`RingError::InUse`].
     pub fn create(
         name: &RingName,
         size: u64,
         group_readable: bool,
         init: impl FnOnce(&mut [u8]),
-    ) -> Result<Segment, EngineError> {
+    ) -> Result<Segment, RingError> {
         stale::sweep_dead_init_files();
         stale::remove_if_stale(name)?;
         let private = name.private_path();
@@ -59,12 +59,12 @@ impl Segment {
             // and now: it owns the name.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let owner = open_ring_file(&name.path(), None).ok().flatten();
-                Err(EngineError::InUse {
+                Err(RingError::InUse {
                     name: name.as_str().into(),
                     pid: owner.map_or(0, |r| writer_pid(&r.file)),
                 })
             }
-            Err(e) => Err(EngineError::system(format!("publishing {}", name.path().display()), e)),
+            Err(e) => Err(RingError::system(format!("publishing {}", name.path().display()), e)),
         }
     }
 
@@ -73,7 +73,7 @@ impl Segment {
         private: &PathBuf,
         size: u64,
         group_readable: bool,
-    ) -> Result<Segment, EngineError> {
+    ) -> Result<Segment, RingError> {
         let mode = if group_readable { 0o640 } else { 0o600 };
         let file = OpenOptions::new()
             .read(true)
@@ -82,20 +82,19 @@ impl Segment {
             .mode(mode)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(private)
-            .map_err(|e| EngineError::system(format!("creating {}", private.display()), e))?;
+            .map_err(|e| RingError::system(format!("creating {}", private.display()), e))?;
         // The umask may have cleared bits we asked for; set them exactly.
         file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| EngineError::system("setting the segment's mode", e))?;
+            .map_err(|e| RingError::system("setting the segment's mode", e))?;
         // Liveness for readers of layout 1.0-1.2 (a flock), and since 1.3 a write
         // lock, which no reader of a group-readable ring can take (writer_lock).
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, errno)| EngineError::system("locking the new segment", errno))?;
-        writer_lock::hold(&lock)
-            .map_err(|e| EngineError::system("taking the new segment's write lock", e))?;
+            .map_err(|(_, errno)| RingError::system("locking the new segment", errno))?;
+        writer_lock::hold(&lock).map_err(|e| RingError::system("taking the new segment's write lock", e))?;
         // Reserve every page now: a full /dev/shm fails here with ENOSPC
         // instead of killing the engine with SIGBUS on a later store.
         posix_fallocate(&*lock, 0, size as libc::off_t).map_err(|errno| match errno {
-            Errno::ENOSPC => EngineError::system(
+            Errno::ENOSPC => RingError::system(
                 format!(
                     "/dev/shm has no room for ring '{}' ({} MiB); free space there or use fewer --slots",
                     name.as_str(),
@@ -103,13 +102,13 @@ impl Segment {
                 ),
                 errno,
             ),
-            _ => EngineError::system("reserving the segment's pages", errno),
+            _ => RingError::system("reserving the segment's pages", errno),
         })?;
         // SAFETY: the file is ours alone (created O_EXCL under a private
         // name, locked) and has exactly `size` bytes; nobody truncates it
         // while it is mapped, so every page of the mapping stays backed.
         let map = unsafe { MmapOptions::new().len(size as usize).populate().map_mut(&*lock) }
-            .map_err(|e| EngineError::system("mapping the segment", e))?;
+            .map_err(|e| RingError::system("mapping the segment", e))?;
         Ok(Segment { name: name.clone(), map, lock })
     }
 

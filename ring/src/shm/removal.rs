@@ -22,7 +22,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::inspect::{my_uid, still_names};
 use super::name::RingName;
-use crate::error::EngineError;
+use crate::error::RingError;
 
 /// How long an engine waits for another engine of its user removing the same
 /// ring (which takes microseconds) before it gives up.
@@ -37,7 +37,7 @@ pub struct RemovalLock {
 impl RemovalLock {
     /// Takes the removal lock of `name`, waiting up to three seconds for another
     /// engine that holds it.
-    pub fn take(name: &RingName) -> Result<RemovalLock, EngineError> {
+    pub fn take(name: &RingName) -> Result<RemovalLock, RingError> {
         let path = name.removal_lock_path();
         let started = Instant::now();
         loop {
@@ -49,7 +49,7 @@ impl RemovalLock {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err((_, Errno::EWOULDBLOCK)) => {
-                    return Err(EngineError::InTheWay {
+                    return Err(RingError::InTheWay {
                         path: path.display().to_string(),
                         what: format!(
                             "is held by another engine removing ring '{}' for over {} s",
@@ -58,7 +58,7 @@ impl RemovalLock {
                         ),
                     })
                 }
-                Err((_, errno)) => return Err(EngineError::system("locking the removal lock", errno)),
+                Err((_, errno)) => return Err(RingError::system("locking the removal lock", errno)),
             }
         }
     }
@@ -75,9 +75,8 @@ impl Drop for RemovalLock {
 
 /// Opens (creating, mode 0600) the lock file; anything but this user's regular
 /// file at its path is reported, never used.
-fn open(path: &PathBuf) -> Result<File, EngineError> {
-    let in_the_way =
-        |what: &str| EngineError::InTheWay { path: path.display().to_string(), what: what.into() };
+fn open(path: &PathBuf) -> Result<File, RingError> {
+    let in_the_way = |what: &str| RingError::InTheWay { path: path.display().to_string(), what: what.into() };
     let file = File::options()
         .read(true)
         .write(true)
@@ -89,10 +88,9 @@ fn open(path: &PathBuf) -> Result<File, EngineError> {
             Some(Errno::ELOOP) => in_the_way("is a symbolic link, not an engine's lock file"),
             Some(Errno::EACCES) | Some(Errno::EPERM) => in_the_way("belongs to another user"),
             _ if e.kind() == ErrorKind::IsADirectory => in_the_way("is a directory"),
-            _ => EngineError::system(format!("opening {}", path.display()), e),
+            _ => RingError::system(format!("opening {}", path.display()), e),
         })?;
-    let meta =
-        file.metadata().map_err(|e| EngineError::system(format!("inspecting {}", path.display()), e))?;
+    let meta = file.metadata().map_err(|e| RingError::system(format!("inspecting {}", path.display()), e))?;
     if !meta.file_type().is_file() {
         return Err(in_the_way("is not a regular file"));
     }

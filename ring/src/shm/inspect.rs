@@ -13,7 +13,7 @@ use std::path::Path;
 use nix::errno::Errno;
 
 use super::writer_lock;
-use crate::error::EngineError;
+use crate::error::RingError;
 
 /// A regular file that starts with the v2m magic, open read-only.
 pub struct RingFile {
@@ -31,12 +31,20 @@ pub struct RingFile {
 impl RingFile {
     /// Whether the ring's engine is alive: it holds the write lock (layout 1.3 on),
     /// or the exclusive `flock` (engines of layouts 1.0–1.2).
-    pub fn writer_alive(&self) -> Result<bool, EngineError> {
+    pub fn writer_alive(&self) -> Result<bool, RingError> {
         if self.minor >= writer_lock::SINCE_MINOR {
             return writer_lock::held(&self.file)
-                .map_err(|e| EngineError::system("testing the ring's write lock", e));
+                .map_err(|e| RingError::system("testing the ring's write lock", e));
         }
         flock_held(&self.file)
+    }
+
+    /// The header, validated: everything this layout defines that the file holds.
+    pub fn header(&self, name: &str) -> Result<v2m_layout::HeaderInfo, RingError> {
+        let mut bytes = vec![0u8; v2m_layout::HEADER_DEFINED.min(self.len as usize)];
+        self.file.read_exact_at(&mut bytes, 0).map_err(|e| RingError::system("reading the header", e))?;
+        v2m_layout::HeaderInfo::parse(&bytes, self.len)
+            .map_err(|error| RingError::Layout { name: name.into(), error })
     }
 
     /// The `state` field of the header (`STATE_*`); closed if it cannot be read.
@@ -55,8 +63,8 @@ impl RingFile {
 /// `owner`: the uid the file must belong to, or `None` for any (reading
 /// someone's group-readable ring with `status` is fine; removing or reusing
 /// it never is).
-pub fn open_ring_file(path: &Path, owner: Option<u32>) -> Result<Option<RingFile>, EngineError> {
-    let in_the_way = |what: String| EngineError::InTheWay { path: path.display().to_string(), what };
+pub fn open_ring_file(path: &Path, owner: Option<u32>) -> Result<Option<RingFile>, RingError> {
+    let in_the_way = |what: String| RingError::InTheWay { path: path.display().to_string(), what };
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -71,12 +79,11 @@ pub fn open_ring_file(path: &Path, owner: Option<u32>) -> Result<Option<RingFile
                 Some(Errno::EACCES) | Some(Errno::EPERM) => {
                     in_the_way("belongs to another user and cannot be read".into())
                 }
-                _ => EngineError::system(format!("opening {}", path.display()), e),
+                _ => RingError::system(format!("opening {}", path.display()), e),
             })
         }
     };
-    let meta =
-        file.metadata().map_err(|e| EngineError::system(format!("inspecting {}", path.display()), e))?;
+    let meta = file.metadata().map_err(|e| RingError::system(format!("inspecting {}", path.display()), e))?;
     let kind = meta.file_type();
     if !kind.is_file() {
         let what = if kind.is_dir() {
@@ -125,7 +132,7 @@ pub fn my_uid() -> u32 {
 /// Whether a process holds the file's exclusive `flock`, tested with a
 /// non-blocking *shared* lock so concurrent testers never fail each other: the
 /// liveness of a pacing reader's cursor file, and of an engine of layout 1.0–1.2.
-pub fn flock_held(file: &File) -> Result<bool, EngineError> {
+pub fn flock_held(file: &File) -> Result<bool, RingError> {
     // SAFETY: flock only takes a descriptor we own for the call's duration.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
     if rc == 0 {
@@ -135,20 +142,20 @@ pub fn flock_held(file: &File) -> Result<bool, EngineError> {
     }
     match Errno::last() {
         Errno::EWOULDBLOCK => Ok(true),
-        errno => Err(EngineError::system("testing the ring's lock", errno)),
+        errno => Err(RingError::system("testing the ring's lock", errno)),
     }
 }
 
 /// Takes the file's exclusive lock without waiting; false if anyone holds
 /// any lock on it. The lock lasts until the file is closed.
-pub fn try_lock_exclusive(file: &File) -> Result<bool, EngineError> {
+pub fn try_lock_exclusive(file: &File) -> Result<bool, RingError> {
     // SAFETY: flock only takes a descriptor we own for the call's duration.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
         return Ok(true);
     }
     match Errno::last() {
         Errno::EWOULDBLOCK => Ok(false),
-        errno => Err(EngineError::system("locking the stale ring", errno)),
+        errno => Err(RingError::system("locking the stale ring", errno)),
     }
 }
 

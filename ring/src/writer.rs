@@ -14,7 +14,7 @@ use v2m_layout::{
 };
 
 use crate::clock;
-use crate::error::EngineError;
+use crate::error::RingError;
 use crate::shm::{futex, RingName, Segment};
 
 /// The ring's single writer (not `Sync`: one thread publishes).
@@ -41,7 +41,7 @@ impl RingWriter {
         name: &RingName,
         config: &RingConfig,
         group_readable: bool,
-    ) -> Result<RingWriter, EngineError> {
+    ) -> Result<RingWriter, RingError> {
         let g = config.geometry;
         let segment = Segment::create(name, g.total_size, group_readable, |bytes| {
             // SAFETY: `bytes` is the whole private, page-aligned mapping, at
@@ -49,7 +49,7 @@ impl RingWriter {
             let header = unsafe { &mut *bytes.as_mut_ptr().cast::<Header>() };
             fill_header(header, config);
         })?;
-        Ok(RingWriter { segment, geometry: g, next_index: Cell::new(0), closed: false })
+        Ok(RingWriter { segment, geometry: g, next_index: Cell::new(config.first_index), closed: false })
     }
 
     /// The header, shared with readers.
@@ -68,6 +68,15 @@ impl RingWriter {
     /// The index the next published frame gets.
     pub fn next_index(&self) -> u64 {
         self.next_index.get()
+    }
+
+    /// Moves on to frame `index` (not below [`Self::next_index`]): the frames in
+    /// between are never published, a gap readers count as lost (their slots keep
+    /// older frames, whose stamps do not show them), and the caller flags the next
+    /// frame `FLAG_DISCONTINUITY`. A mirror skips the frames the network lost.
+    pub fn skip_to(&self, index: u64) {
+        debug_assert!(index >= self.next_index.get());
+        self.next_index.set(index.max(self.next_index.get()));
     }
 
     fn slot_meta(&self, slot: usize) -> &SlotMeta {
@@ -99,8 +108,7 @@ impl RingWriter {
 
     /// Publishes one frame of `samples_per_frame()` samples with its VAD
     /// result in one go ([`Self::publish_samples`] then [`Self::publish_vad`])
-    /// and returns its index.
-    #[cfg(test)]
+    /// and returns its index (a mirror's frames arrive with their VAD result).
     pub fn publish(&mut self, samples: &[f32], record: &FrameRecord) -> u64 {
         let frame = self.publish_samples(samples, record);
         self.publish_vad(frame, record.vad_prob, record.speech)
@@ -150,6 +158,12 @@ impl RingWriter {
         index
     }
 
+    /// Records the source host's CLOCK_REALTIME − CLOCK_MONOTONIC (a mirror's, as
+    /// its publisher reports it).
+    pub fn set_source_clock_offset(&self, offset_ns: i64) {
+        self.header().source_clock_offset_ns.store(offset_ns as u64, Ordering::Relaxed);
+    }
+
     /// Adds to a statistics counter.
     pub fn count(&self, counter: impl Fn(&v2m_layout::Stats) -> &AtomicU64, n: u64) {
         counter(&self.header().stats).fetch_add(n, Ordering::Relaxed);
@@ -195,6 +209,9 @@ fn fill_header(h: &mut Header, config: &RingConfig) {
     h.created_mono_ns = clock::monotonic_ns();
     h.created_real_ns = clock::realtime_ns();
     h.set_config(config);
+    // A mirror replaces this with its source's (set_source_clock_offset).
+    let own_offset = h.created_real_ns as i64 - h.created_mono_ns as i64;
+    h.source_clock_offset_ns.store(own_offset as u64, Ordering::Relaxed);
     // The segment becomes visible under its name only after this, so readers
     // never see STARTING from this writer; they still handle it.
     h.state.store(STATE_RUNNING, Ordering::Relaxed);
@@ -230,6 +247,8 @@ mod tests {
             },
             source_speed: 1.0,
             source: "tone:440".into(),
+            first_index: 0,
+            origin: Default::default(),
         }
     }
 
@@ -300,7 +319,13 @@ mod tests {
         let mut out = [0.0f32; 4];
         for i in 0..6u64 {
             let slot = writer.geometry.slot_of(i);
-            let got = seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), i, &mut out);
+            let got = seqlock::read_slot(
+                writer.slot_meta(slot),
+                Some(writer.slot_early(slot)),
+                writer.slot_samples(slot),
+                i,
+                &mut out,
+            );
             match got {
                 None => assert!(i < 2, "frame {i} is still in the ring"),
                 Some(record) => {
@@ -338,12 +363,25 @@ mod tests {
         assert_eq!((early.capture_ns, early.rms, early.arrival_ns), (77, 0.5, 70));
         assert!(early.vad_prob.is_nan() && early.samples_ns > 0);
         assert!(
-            seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), index, &mut out).is_none(),
+            seqlock::read_slot(
+                writer.slot_meta(slot),
+                Some(writer.slot_early(slot)),
+                writer.slot_samples(slot),
+                index,
+                &mut out
+            )
+            .is_none(),
             "no frame is complete with its VAD field unwritten"
         );
         writer.publish_vad(frame, 0.75, true);
-        let full =
-            seqlock::read_slot(writer.slot_meta(slot), writer.slot_samples(slot), index, &mut out).unwrap();
+        let full = seqlock::read_slot(
+            writer.slot_meta(slot),
+            Some(writer.slot_early(slot)),
+            writer.slot_samples(slot),
+            index,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!((full.vad_prob, full.speech, full.capture_ns), (0.75, true, 77));
         assert!(full.publish_ns >= early.samples_ns);
         assert_eq!(writer.header().write_seq.load(Ordering::Relaxed), index + 1);
@@ -366,7 +404,7 @@ mod tests {
         let name = name("owner");
         let writer = RingWriter::create(&name, &config(4), false).unwrap();
         match RingWriter::create(&name, &config(4), false) {
-            Err(EngineError::InUse { pid, .. }) => assert_eq!(pid, std::process::id()),
+            Err(RingError::InUse { pid, .. }) => assert_eq!(pid, std::process::id()),
             other => panic!("expected InUse, got {:?}", other.err()),
         }
         let generation = writer.header().generation;

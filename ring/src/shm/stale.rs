@@ -22,8 +22,7 @@ use super::inspect::{my_uid, open_ring_file, pid_alive, still_names, try_lock_ex
 use super::name::{init_file_pid, RingName, INIT_PREFIX, INIT_SUFFIX, REMOVAL_LOCK_SUFFIX, SHM_DIR};
 use super::removal::RemovalLock;
 use super::writer_lock;
-use crate::error::EngineError;
-use crate::log;
+use crate::error::RingError;
 
 /// How long to keep trying when a layout-1.2 ring's `flock` is held by someone
 /// who is not its (dead) engine: a reader testing liveness for a moment.
@@ -35,9 +34,9 @@ const CONTENDED_FOR: Duration = Duration::from_secs(3);
 const INIT_FILE_GRACE: Duration = Duration::from_secs(10);
 
 /// Makes `name` free for this engine: removes a ring its dead engine left
-/// there, or the closed ring of an engine that only lingers; [`EngineError::InUse`]
+/// there, or the closed ring of an engine that only lingers; [`RingError::InUse`]
 /// if a live engine runs it; an error naming anything else that is in the way.
-pub fn remove_if_stale(name: &RingName) -> Result<(), EngineError> {
+pub fn remove_if_stale(name: &RingName) -> Result<(), RingError> {
     let path = name.path();
     let started = Instant::now();
     loop {
@@ -50,7 +49,7 @@ pub fn remove_if_stale(name: &RingName) -> Result<(), EngineError> {
             // A 1.2 engine's flock may be a reader's, testing it for a moment.
             let believed = ring.minor >= writer_lock::SINCE_MINOR || pid_alive(pid);
             if believed || started.elapsed() > CONTENDED_FOR {
-                return Err(EngineError::InUse { name: name.as_str().into(), pid });
+                return Err(RingError::InUse { name: name.as_str().into(), pid });
             }
             std::thread::sleep(Duration::from_millis(2));
             continue;
@@ -66,7 +65,7 @@ pub fn remove_if_stale(name: &RingName) -> Result<(), EngineError> {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(EngineError::system(format!("removing stale {}", path.display()), e)),
+                Err(e) => return Err(RingError::system(format!("removing stale {}", path.display()), e)),
             }
         }
         drop(removal);
