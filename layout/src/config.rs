@@ -34,6 +34,8 @@ pub struct Origin {
     pub ring: String,
     /// The key expression the frames travel under (at most 127 bytes).
     pub key: String,
+    /// The source ring's generation (0 for an engine).
+    pub generation: u64,
 }
 
 impl Origin {

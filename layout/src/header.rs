@@ -139,6 +139,9 @@ pub struct Header {
     pub origin_ring: [u8; 64],
     /// The key expression the frames travel under, UTF-8, NUL-padded.
     pub origin_key: [u8; 128],
+    /// The source ring's generation (0 for an engine): a mirror restarted under the
+    /// same name continues the frame indices of a ring of the same source.
+    pub origin_generation: u64,
 
     _reserved: [u8; HEADER_SIZE - HEADER_DEFINED],
 }
@@ -228,6 +231,7 @@ impl Header {
         put_text(&mut self.origin_host, &config.origin.host);
         put_text(&mut self.origin_ring, &config.origin.ring);
         put_text(&mut self.origin_key, &config.origin.key);
+        self.origin_generation = config.origin.generation;
     }
 
     /// The `source` field as text.
@@ -297,6 +301,7 @@ const _: () = {
     assert!(offset_of!(Header, origin_host) == 704);
     assert!(offset_of!(Header, origin_ring) == 768);
     assert!(offset_of!(Header, origin_key) == 832);
+    assert!(offset_of!(Header, origin_generation) == 960);
     assert!(offset_of!(Header, _reserved) == HEADER_DEFINED);
     assert!(offset_of!(Stats, samples_lost) == 8);
     assert!(offset_of!(Stats, source_restarts) == 16);
@@ -336,7 +341,7 @@ impl Header {
             source_speed: f32, source: [u8; 128], write_seq: u64, futex: u32,
             sample_seq: u64, sample_futex: u32, origin_kind: u32, first_index: u64,
             source_clock_offset_ns: u64, origin_host: [u8; 64], origin_ring: [u8; 64],
-            origin_key: [u8; 128],
+            origin_key: [u8; 128], origin_generation: u64,
         );
         fields.extend(s!(
             device_overruns,

@@ -7,7 +7,7 @@ pub const HEADER_SIZE: usize = 4096;
 pub const HEADER_USED: usize = 512;
 /// Bytes of the header this version defines: 1.2 adds `sample_seq` and
 /// `sample_futex` after the statistics, 1.3 the source's clock and the origin.
-pub const HEADER_DEFINED: usize = 960;
+pub const HEADER_DEFINED: usize = 968;
 /// The cache-line size the layout separates hot fields by.
 pub const CACHE_LINE: usize = 64;
 /// Bytes of one slot's 1.0 metadata record ([`crate::SlotMeta`]), the smallest

@@ -152,6 +152,7 @@ impl HeaderInfo {
             host: text(offset_of!(Header, origin_host), 64),
             ring: text(offset_of!(Header, origin_ring), 64),
             key: text(offset_of!(Header, origin_key), 128),
+            generation: if extended { field!(bytes, origin_generation) } else { 0 },
         };
         let source_clock_offset_ns = if extended {
             field!(bytes, source_clock_offset_ns) as i64

@@ -22,7 +22,7 @@ VERSION_MAJOR = 1
 VERSION_MINOR = 3
 HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
-HEADER_DEFINED = 960
+HEADER_DEFINED = 968
 """Bytes of header version 1.3 defines (1.2: ``sample_seq`` and ``sample_futex``
 after the statistics; 1.3: the source's clock offset and a mirror's origin)."""
 SLOT_META_SIZE = 64
@@ -107,6 +107,7 @@ HEADER_FIELDS: Dict[str, Tuple[int, str]] = {
     "origin_host": (704, "64s"),
     "origin_ring": (768, "64s"),
     "origin_key": (832, "128s"),
+    "origin_generation": (960, "Q"),
 }
 
 SLOT_FIELDS: Dict[str, Tuple[int, str]] = {
