@@ -11,7 +11,8 @@ what=${1:-test}
 # a private PulseAudio server, PortAudio (python-sounddevice), load (stress-ng), tmux.
 APT_PACKAGES=(pkg-config libasound2-dev libasound2-plugins)
 if [[ $what == test ]]; then
-  APT_PACKAGES+=(espeak-ng sox pulseaudio pulseaudio-utils libportaudio2 stress-ng tmux)
+  APT_PACKAGES+=(espeak-ng sox pulseaudio pulseaudio-utils libportaudio2 stress-ng tmux
+    iproute2 nftables)  # the bridge tests: network namespaces, packet loss
 fi
 # The engine's PipeWire host (a cargo feature: libpipewire, and libclang for its
 # bindings) and a private PipeWire server to test it against. Without recommends:

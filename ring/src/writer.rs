@@ -193,6 +193,16 @@ impl RingWriter {
     }
 }
 
+impl RingWriter {
+    /// Leaves the ring as a writer that died would, not closed: its name goes and
+    /// its liveness lock is released, so readers learn the writer is gone and
+    /// reattaching ones move to the next ring under the name. A mirror does this
+    /// when its source's engine died and another took its place.
+    pub fn abandon(mut self) {
+        self.closed = true; // not CLOSED: readers must not take it for the end
+    }
+}
+
 impl Drop for RingWriter {
     /// Whatever ends the engine, readers learn the ring closed and the name
     /// is not left behind.
