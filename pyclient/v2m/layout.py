@@ -355,7 +355,9 @@ def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
         created_real_ns=created_real,
         origin_kind=kind,
         first_index=first,
-        source_clock_offset_ns=created_real - created_mono if clock_offset is None else clock_offset,
+        source_clock_offset_ns=(
+            created_real - created_mono if clock_offset is None else clock_offset
+        ),
         origin_host=host,
         origin_ring=ring,
         origin_key=key,
