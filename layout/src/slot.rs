@@ -16,7 +16,7 @@ use std::mem::size_of;
 /// `Relaxed`, and the stamp protocol (see `LAYOUT.md`) is what makes a
 /// reader's copy trustworthy. `f32` values are stored as their bits.
 ///
-/// Written only through [`crate::seqlock::write_slot`].
+/// Written only through the seqlock's `write_slot`.
 ///
 /// ```
 /// assert_eq!(std::mem::size_of::<v2m_layout::SlotMeta>(), 64);
