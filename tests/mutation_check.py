@@ -289,7 +289,7 @@ MUTATIONS = [
     Mutation(
         "engine liveness by flock",
         "a group reader cannot keep a dead engine alive",
-        "engine/src/shm/inspect.rs",
+        "ring/src/shm/inspect.rs",
         "        if self.minor >= writer_lock::SINCE_MINOR {",
         "        if false {",
         PYTEST + ["tests/test_group_reader.py"],
