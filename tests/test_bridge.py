@@ -52,8 +52,21 @@ def speech_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_wav(tmp_path_factory.mktemp("bridge") / "speech.wav", make_speech().clean)
 
 
-def nft(netns: str, *rule: str) -> None:
-    subprocess.run(["ip", "netns", "exec", netns, "nft", *rule], check=True)
+def nft(netns: str, *command: str) -> None:
+    subprocess.run(["ip", "netns", "exec", netns, "nft", *command], check=True)
+
+
+def drop_outgoing(netns: str, table: str, match: str) -> None:
+    """Drops the namespace's outgoing packets that ``match`` (nftables words) selects,
+    in a table of their own (``nft delete table inet TABLE`` lets them through again)."""
+    nft(netns, "add", "table", "inet", table)
+    nft(netns, "add", "chain", "inet", table, "out", "{ type filter hook output priority 0 ; }")
+    nft(netns, "add", "rule", "inet", table, "out", *match.split(), "drop")
+
+
+def stop_cleanly(bridges: Bridges) -> None:
+    for bridge in bridges.running:
+        assert bridge.stop() == 0, bridge.log()
 
 
 def reader(name: str, out: Path, *extra: str) -> "subprocess.Popen[str]":
@@ -151,8 +164,7 @@ def test_three_mirrors_are_bit_exact_with_no_flags(
         got = frames(tmp_path / f"{name}.npz")
         assert_frames_match(got, expected)
         assert len(got["index"]) == len(expected["index"]), "every frame arrived"
-    for bridge in bridges.running:
-        assert bridge.stop() == 0, bridge.log()
+    stop_cleanly(bridges)
     assert "published" in publisher.log()
     no_ring_left(*mirrors)
 
@@ -188,8 +200,7 @@ def test_a_wildcard_mirror_takes_every_ring(
         got, expected = frames(tmp_path / f"m{name}.npz"), frames(tmp_path / f"{name}.npz")
         assert_frames_match(got, expected)
         assert len(got["index"]) == len(expected["index"])
-    for bridge in bridges.running:
-        assert bridge.stop() == 0, bridge.log()
+    stop_cleanly(bridges)
     no_ring_left(*(f"{fleet}-{name}" for name in sources))
 
 
@@ -270,26 +281,7 @@ def test_udp_loss_is_counted_exactly(
     """5 % of the packets of a best-effort UDP link dropped: every frame lost is a
     counted gap, every frame that arrives is whole and in order."""
     endpoint = "udp/127.0.0.1:7600"
-    nft(netns, "add", "table", "inet", "loss")
-    nft(netns, "add", "chain", "inet", "loss", "out", "{ type filter hook output priority 0 ; }")
-    nft(
-        netns,
-        "add",
-        "rule",
-        "inet",
-        "loss",
-        "out",
-        "udp",
-        "sport",
-        "7600",
-        "numgen",
-        "random",
-        "mod",
-        "100",
-        "<",
-        "5",
-        "drop",
-    )
+    drop_outgoing(netns, "loss", "udp sport 7600 numgen random mod 100 < 5")
     key = f"v2m/testhost/{ring_name}"
     copy = f"{ring_name}m"
     mirror_bridge = mirror(bridges, netns, key, "--ring", copy, "--connect", endpoint)
@@ -346,9 +338,7 @@ def test_a_blocked_tcp_link_never_stalls_the_publisher(
     engine = engines.run(ring_name, f"file:{speech_file}", speed=1, slots=32, frame=160)
     mirrored = reader(copy, tmp_path / "mirror.npz", "--idle", "8")
     time.sleep(2)
-    nft(netns, "add", "table", "inet", "block")
-    nft(netns, "add", "chain", "inet", "block", "out", "{ type filter hook output priority 0 ; }")
-    nft(netns, "add", "rule", "inet", "block", "out", "tcp", "sport", "7601", "drop")
+    drop_outgoing(netns, "block", "tcp sport 7601")
     time.sleep(2)
     nft(netns, "delete", "table", "inet", "block")
     finish(source_reader)

@@ -53,24 +53,10 @@ pub fn run(args: &PublishArgs, stop: &AtomicBool) -> Result<(), BridgeError> {
         Delivery::Reliable => Reliability::Reliable,
         Delivery::BestEffort => Reliability::BestEffort,
     };
-    let publisher = zenoh
-        .declare_publisher(key.clone())
-        .congestion_control(CongestionControl::Drop)
-        .priority(Priority::RealTime)
-        .express(true)
-        .reliability(reliability)
-        .wait()
-        .map_err(network("declaring the publisher"))?;
+    let publisher = declare_frames(&zenoh, &key, CongestionControl::Drop, reliability)?;
     // The message that says a ring closed goes on a publisher that waits for room:
     // it must not be the one message dropped (the same key, in order).
-    let last_words = zenoh
-        .declare_publisher(key.clone())
-        .congestion_control(CongestionControl::Block)
-        .priority(Priority::RealTime)
-        .express(true)
-        .reliability(reliability)
-        .wait()
-        .map_err(network("declaring the publisher"))?;
+    let last_words = declare_frames(&zenoh, &key, CongestionControl::Block, reliability)?;
     let announcement = Arc::new(Announcement::default());
     let answers = Arc::clone(&announcement);
     let config_key = keys::config_key(&key);
@@ -98,14 +84,21 @@ pub fn run(args: &PublishArgs, stop: &AtomicBool) -> Result<(), BridgeError> {
     };
     let deadline = args.wait.map(|wait| Instant::now() + wait);
     let mut finished = None;
+    let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
-        let Some(mut reader) = wait_for_ring(&args.ring, start, finished, deadline, stop)? else {
-            if !stop.load(Ordering::Relaxed) {
-                log::error!("no ring {} appeared within --wait; start the engine first", args.ring.as_str());
-                session::close(zenoh);
-                return Err(BridgeError::Usage(format!("no ring {}", args.ring.as_str())));
+        let mut reader = match wait_for_ring(&args.ring, start, finished, deadline, stop) {
+            Ok(Some(reader)) => reader,
+            Ok(None) if stop.load(Ordering::Relaxed) => break,
+            Ok(None) => {
+                let missing =
+                    format!("no ring {} appeared within --wait; start the engine first", args.ring.as_str());
+                outcome = Err(BridgeError::Usage(missing));
+                break;
             }
-            break;
+            Err(error) => {
+                outcome = Err(error);
+                break;
+            }
         };
         let source = SourceConfig::of(reader.info(), &host, args.ring.as_str(), &key);
         log::info!(
@@ -138,7 +131,7 @@ pub fn run(args: &PublishArgs, stop: &AtomicBool) -> Result<(), BridgeError> {
     );
     drop((_queryable, _alive, publisher, last_words));
     session::close(zenoh);
-    Ok(())
+    outcome
 }
 
 /// The ring `name` once it runs (or is closed), but not generation `finished`, the
@@ -167,6 +160,47 @@ fn wait_for_ring(
     }
 }
 
+/// A publisher of frame batches under `key`.
+fn declare_frames<'a>(
+    zenoh: &'a zenoh::Session,
+    key: &str,
+    congestion: CongestionControl,
+    reliability: Reliability,
+) -> Result<zenoh::pubsub::Publisher<'a>, BridgeError> {
+    zenoh
+        .declare_publisher(key.to_owned())
+        .congestion_control(congestion)
+        .priority(Priority::RealTime)
+        .express(true)
+        .reliability(reliability)
+        .wait()
+        .map_err(network("declaring the publisher"))
+}
+
+/// How publishing one ring ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// The bridge is stopping.
+    Stopping,
+    /// The engine closed the ring (the mirrors were told).
+    Closed,
+    /// The engine died.
+    WriterGone,
+    /// Another ring took the name.
+    Replaced,
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ending::Stopping => "left: stopping",
+            Ending::Closed => "closed",
+            Ending::WriterGone => "lost its engine",
+            Ending::Replaced => "was replaced",
+        })
+    }
+}
+
 /// Sends the ring's frames until it ends; says how it ended. When the engine closed
 /// the ring, the last message says so (sent with `Block`: it must not be the one
 /// message dropped), and the mirrors close theirs.
@@ -178,7 +212,7 @@ fn stream(
     announcement: &Announcement,
     counts: &mut Counts,
     stop: &AtomicBool,
-) -> &'static str {
+) -> Ending {
     let generation = reader.info().generation;
     let samples = reader.info().config.geometry.samples_per_frame();
     let mut frame = vec![0f32; samples];
@@ -186,9 +220,9 @@ fn stream(
     let most = args.batch_frames as usize;
     loop {
         if stop.load(Ordering::Relaxed) {
-            return "left: stopping";
+            return Ending::Stopping;
         }
-        batch.begin(generation, clock_offset_ns());
+        batch.begin(generation, clock::realtime_offset_ns());
         let mut ended = None;
         while batch.len() < most && batch.has_room_within(MAX_BATCH_BYTES) {
             // The first frame is waited for; the rest go only if already there.
@@ -197,24 +231,26 @@ fn stream(
                 Next::Frame(record) => batch.push(&record, &frame),
                 Next::Timeout => break,
                 Next::Closed => {
-                    ended = Some("closed");
+                    ended = Some(Ending::Closed);
                     batch.end();
                     break;
                 }
                 Next::WriterGone => {
-                    ended = Some("lost its engine");
+                    ended = Some(Ending::WriterGone);
                     break;
                 }
             }
         }
-        if batch.is_empty() && ended != Some("closed") {
-            if let Some(how) = ended {
-                return how;
+        match ended {
+            Some(Ending::Closed) => {} // the end message goes even without frames
+            Some(how) if batch.is_empty() => return how,
+            None if batch.is_empty() => {
+                if RingReader::generation_at_name(&args.ring) != Some(generation) {
+                    return Ending::Replaced;
+                }
+                continue;
             }
-            if RingReader::generation_at_name(&args.ring) != Some(generation) {
-                return "was replaced";
-            }
-            continue;
+            _ => {}
         }
         announcement.next_index.store(reader.next_index(), Ordering::Release);
         let sent = match ended {
@@ -235,10 +271,4 @@ fn stream(
             return how;
         }
     }
-}
-
-/// This host's CLOCK_REALTIME − CLOCK_MONOTONIC, which places its frames' stamps
-/// on a wall clock another host shares.
-fn clock_offset_ns() -> i64 {
-    clock::realtime_ns() as i64 - clock::monotonic_ns() as i64
 }

@@ -13,6 +13,12 @@ pub fn realtime_ns() -> u64 {
     timespec_ns(clock_gettime(ClockId::CLOCK_REALTIME).expect("CLOCK_REALTIME is always available"))
 }
 
+/// This host's CLOCK_REALTIME − CLOCK_MONOTONIC in ns: what places its stamps on
+/// a wall clock another host shares (the header's `source_clock_offset_ns`).
+pub fn realtime_offset_ns() -> i64 {
+    realtime_ns() as i64 - monotonic_ns() as i64
+}
+
 fn timespec_ns(t: TimeSpec) -> u64 {
     t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
 }

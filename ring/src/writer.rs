@@ -220,6 +220,7 @@ fn fill_header(h: &mut Header, config: &RingConfig) {
     h.created_real_ns = clock::realtime_ns();
     h.set_config(config);
     // A mirror replaces this with its source's (set_source_clock_offset).
+    // The offset from the creation stamps, as readers derive it from an older header.
     let own_offset = h.created_real_ns as i64 - h.created_mono_ns as i64;
     h.source_clock_offset_ns.store(own_offset as u64, Ordering::Relaxed);
     // The segment becomes visible under its name only after this, so readers
