@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -177,21 +178,23 @@ def test_a_wildcard_mirror_takes_every_ring(
     speech_file: Path,
     tmp_path: Path,
 ) -> None:
-    """One mirror of ``v2m/**`` makes one ring per publisher, named from its key
-    (``v2m/<fleet>/<ring>`` → ``<fleet>-<ring>``)."""
-    fleet = f"f{ring_name}"[:24]
+    """One publisher process carries two rings (each under its default key,
+    ``v2m/<hostname>/<ring>``); one mirror of ``v2m/**`` makes one ring per key, named
+    from it (``<hostname>-<ring>``)."""
+    host = os.uname().nodename
     sources = [f"{ring_name}a", f"{ring_name}b"]
     fleet_mirror = mirror(bridges, netns, "v2m/**")
+    bridges.start(
+        "publish", "--ring", sources[0], "--ring", sources[1], "--start", "oldest", netns=netns
+    )
     for name in sources:
-        publish(bridges, netns, name, f"v2m/{fleet}/{name}", "--start", "oldest")
-        await_publisher([fleet_mirror], f"v2m/{fleet}/{name}")
-    local = {}
+        await_publisher([fleet_mirror], f"v2m/{host}/{name}")
+    local, engines_running = {}, []
     for name in sources:
         local[name] = reader(name, tmp_path / f"{name}.npz", "--idle", "60")
-        engines.run(name, f"file:{speech_file}", speed=2, slots=2048)
+        engines_running.append(engines.run(name, f"file:{speech_file}", speed=2, slots=2048))
     mirrored = {
-        name: reader(f"{fleet}-{name}", tmp_path / f"m{name}.npz", "--idle", "4")
-        for name in sources
+        name: reader(f"{host}-{name}", tmp_path / f"m{name}.npz", "--idle", "4") for name in sources
     }
     for name in sources:
         finish(local[name])
@@ -200,8 +203,10 @@ def test_a_wildcard_mirror_takes_every_ring(
         got, expected = frames(tmp_path / f"m{name}.npz"), frames(tmp_path / f"{name}.npz")
         assert_frames_match(got, expected)
         assert len(got["index"]) == len(expected["index"])
+    for engine in engines_running:
+        engine.wait(30)
     stop_cleanly(bridges)
-    no_ring_left(*(f"{fleet}-{name}" for name in sources))
+    no_ring_left(*(f"{host}-{name}" for name in sources), *sources)
 
 
 def test_restarts_resume_and_count_every_gap(
@@ -270,6 +275,7 @@ def test_restarts_resume_and_count_every_gap(
     no_ring_left(copy, ring_name)
 
 
+@pytest.mark.parametrize("recover_ms", [0, 400])
 def test_udp_loss_is_counted_exactly(
     engines: Engines,
     bridges: Bridges,
@@ -277,14 +283,32 @@ def test_udp_loss_is_counted_exactly(
     ring_name: str,
     speech_file: Path,
     tmp_path: Path,
+    recover_ms: int,
 ) -> None:
     """5 % of the packets of a best-effort UDP link dropped: every frame lost is a
-    counted gap, every frame that arrives is whole and in order."""
-    endpoint = "udp/127.0.0.1:7600"
-    drop_outgoing(netns, "loss", "udp sport 7600 numgen random mod 100 < 5")
+    counted gap, every frame that arrives is whole and in order. With --recover-ms
+    (and a TCP link beside the UDP one, for what must not be lost: the questions and
+    the answers) the mirror gets what it missed sent again, as exact."""
+    port = 7600 + recover_ms // 100
+    drop_outgoing(netns, "loss", f"udp sport {port} numgen random mod 100 < 5")
     key = f"v2m/testhost/{ring_name}"
     copy = f"{ring_name}m"
-    mirror_bridge = mirror(bridges, netns, key, "--ring", copy, "--connect", endpoint)
+    links = [f"udp/127.0.0.1:{port}"] + ([f"tcp/127.0.0.1:{port}"] if recover_ms else [])
+    multilink = {"transport": {"unicast": {"max_links": len(links)}}}
+    configs = {}
+    for side, endpoints in (("listen", links), ("connect", [])), (
+        ("connect", links),
+        ("listen", []),
+    ):
+        config = tmp_path / f"{side[0]}.json5"
+        config.write_text(
+            json.dumps(
+                {side[0]: {"endpoints": side[1]}, endpoints[0]: {"endpoints": []}} | multilink
+            )
+        )
+        configs[side[0]] = ["--config", str(config)]
+    recovery = ["--recover-ms", str(recover_ms)]
+    mirror_bridge = mirror(bridges, netns, key, "--ring", copy, *configs["connect"], *recovery)
     publisher = publish(
         bridges,
         netns,
@@ -292,8 +316,7 @@ def test_udp_loss_is_counted_exactly(
         key,
         "--start",
         "oldest",
-        "--listen",
-        endpoint,
+        *configs["listen"],
         "--delivery",
         "best-effort",
         "--batch-frames",
@@ -301,19 +324,32 @@ def test_udp_loss_is_counted_exactly(
     )
     await_publisher([mirror_bridge], key)
     source_reader = reader(ring_name, tmp_path / "source.npz", "--idle", "60")
-    engines.run(ring_name, f"file:{speech_file}", speed=1, slots=4096, frame=256)
+    engine = engines.run(ring_name, f"file:{speech_file}", speed=1, slots=4096, frame=256)
     mirrored = reader(copy, tmp_path / "mirror.npz", "--idle", "15")
     finish(source_reader)
+    engine.wait(30)
     seen = finish(mirrored)
     got, expected = frames(tmp_path / "mirror.npz"), frames(tmp_path / "source.npz")
     assert_frames_match(got, expected)
     lost = gaps(got["index"])
-    assert lost > 0, "5 % packet loss lost no frame: the rule did not apply"
     assert seen["dropped"] == lost, (seen, lost)
     # The header counts every lost frame's samples, those after the last frame too
     # (the ring's end message may be lost itself: best effort).
     assert seen["samples_lost"] >= lost * 256 and seen["samples_lost"] % 256 == 0, (seen, lost)
     assert mirror_bridge.stop() == 0 and publisher.stop() == 0
+    written = re.search(
+        r"had (\d+) frames written \((\d+) of them sent again\), (\d+) lost", mirror_bridge.log()
+    )
+    assert written is not None, mirror_bridge.log()
+    recovered = int(written.group(2))
+    if recover_ms == 0:
+        assert lost > 0, "5 % packet loss lost no frame: the rule did not apply"
+        assert recovered == 0
+    else:
+        # Gaps of frames the publisher no longer keeps, or answers later than the
+        # bound, stay lost; on one host nearly every gap fills.
+        assert recovered > 0 and recovered > 5 * lost, (recovered, lost)
+        assert "sent again on request" in publisher.log()
 
 
 def test_a_blocked_tcp_link_never_stalls_the_publisher(
@@ -471,3 +507,9 @@ def test_bad_requests_say_what_to_do(netns: str) -> None:
     assert missing.returncode == 2 and "start the engine first" in missing.stderr
     bad_config = run("publish", "--config", "/nonexistent.json5", "--wait", "0")
     assert bad_config.returncode == 2 and "cannot read" in bad_config.stderr
+    one_key_two_rings = run("publish", "--ring", "a", "--ring", "b", "--key", "v2m/x/y")
+    assert one_key_two_rings.returncode == 2 and "drop --key" in one_key_two_rings.stderr
+    twice = run("publish", "--ring", "a", "--ring", "a")
+    assert twice.returncode == 2 and "given twice" in twice.stderr
+    too_long = run("mirror", "--key", "v2m/x/y", "--recover-ms", "20000")
+    assert too_long.returncode == 2 and "recover-ms" in too_long.stderr

@@ -30,7 +30,7 @@ pub struct Cli {
 /// The bridge's commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Publish every frame of a local ring, and its configuration for late joiners.
+    /// Publish every frame of local rings, and their configuration for late joiners.
     Publish(PublishArgs),
     /// Write the frames published under a key (or a wildcard: one ring per key) into
     /// local rings.
@@ -118,10 +118,11 @@ impl FromStr for Delivery {
 /// `v2m-bridge publish`.
 #[derive(Args, Debug)]
 pub struct PublishArgs {
-    /// The local ring to publish (/dev/shm/v2m-NAME).
+    /// A local ring to publish (/dev/shm/v2m-NAME); repeat it to publish several
+    /// from one process.
     #[arg(long, default_value = "default", value_parser = RingName::parse)]
-    pub ring: RingName,
-    /// The key to publish under [default: v2m/<hostname>/<ring>].
+    pub ring: Vec<RingName>,
+    /// The key to publish under (one ring only) [default: v2m/<hostname>/<ring>].
     #[arg(long, value_parser = parse_key)]
     pub key: Option<String>,
     /// Where to begin: the next frame, or the oldest still in the ring.
@@ -137,6 +138,10 @@ pub struct PublishArgs {
     /// reliable or best-effort (best-effort takes a UDP link when one exists).
     #[arg(long, default_value = "reliable", value_parser = Delivery::from_str)]
     pub delivery: Delivery,
+    /// How long sent frames are kept for mirrors that missed them and ask again
+    /// (`mirror --recover-ms`), in milliseconds; 0 keeps none.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub keep_ms: u32,
     /// How the bridge joins the network.
     #[command(flatten)]
     pub session: SessionArgs,
@@ -155,6 +160,11 @@ pub struct MirrorArgs {
     /// Make the mirror rings readable by the owner's group (mode 0640).
     #[arg(long)]
     pub group_readable: bool,
+    /// When frames are missing, hold the frames after them up to this many
+    /// milliseconds while the publisher is asked to send the missing ones again;
+    /// what has not come by then is lost (counted). 0: never wait, lowest delay.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub recover_ms: u32,
     /// How the bridge joins the network.
     #[command(flatten)]
     pub session: SessionArgs,

@@ -23,6 +23,14 @@ pub fn config_key(key: &str) -> String {
     format!("{key}/config")
 }
 
+/// What [`resend_key`] adds to a key.
+pub const RESEND_SUFFIX: &str = "/resend";
+
+/// Where the publisher of `key` sends kept frames again to a mirror that missed them.
+pub fn resend_key(key: &str) -> String {
+    format!("{key}{RESEND_SUFFIX}")
+}
+
 /// The local ring a mirror of `pattern` writes `key` into: a single key's last
 /// part, or for a wildcard the parts of `key` after the pattern's literal start,
 /// joined by '-' (`v2m/**` and `v2m/pi/mic` → `pi-mic`).

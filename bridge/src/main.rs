@@ -1,17 +1,20 @@
 //! v2m-bridge: carries v2m rings between hosts over Zenoh.
 //!
 //! Data flows one way: `cli` → a command (`publish`: `v2m_ring::RingReader` →
-//! `wire` → Zenoh; `mirror`: Zenoh → `wire` → `mirror_ring` → `v2m_ring::RingWriter`;
-//! `list`) over a `session`. `layout/LAYOUT.md` §7 says what a mirror's header holds.
+//! `wire` → Zenoh, the last frames kept in `recent` for resend queries; `mirror`:
+//! Zenoh → `wire` → `mirror_ring` (gaps waited for in its `holdback`) →
+//! `v2m_ring::RingWriter`; `list`) over a `session`. `layout/LAYOUT.md` §7 says what a mirror's header holds.
 
 mod cli;
 mod error;
+mod holdback;
 mod keys;
 mod list;
 mod log;
 mod mirror;
 mod mirror_ring;
 mod publish;
+mod recent;
 mod session;
 mod wire;
 

@@ -7,13 +7,20 @@
 //! from a source it has no ring for. A new generation of the source (its engine
 //! restarted) closes the local ring and makes a new one, as an engine restart
 //! does locally. Malformed messages are counted and reported, never trusted.
+//!
+//! With `--recover-ms`, a gap is asked for again from the publisher's store of
+//! recent frames (`<key>/resend`), and the frames after it wait, within the bound,
+//! for the answer. Frames and answers come through one queue, so the loop wakes for
+//! whichever comes first, or for the next held frame's deadline.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use zenoh::handlers::FifoChannel;
-use zenoh::sample::SampleKind;
+use zenoh::sample::{Sample, SampleKind};
 use zenoh::Wait;
 
 use crate::cli::{is_wildcard, MirrorArgs};
@@ -21,6 +28,14 @@ use crate::error::{network, BridgeError};
 use crate::mirror_ring::MirrorRing;
 use crate::wire::{Batch, SourceConfig};
 use crate::{keys, session};
+
+/// A message for the mirror's loop.
+enum Incoming {
+    /// A batch as its publisher sent it.
+    Published(Sample),
+    /// A batch sent again because this mirror asked for it.
+    Resent(Sample),
+}
 
 /// Messages waiting for the mirror; when full, Zenoh holds further ones back.
 const QUEUE_MESSAGES: usize = 4096;
@@ -35,6 +50,8 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 struct Mirrors<'a> {
     args: &'a MirrorArgs,
     session: &'a zenoh::Session,
+    /// Where the answers to resend queries go.
+    incoming: SyncSender<Incoming>,
     rings: HashMap<String, MirrorRing>,
     /// The generation of each key whose source ring closed: its late frames are not
     /// a new ring.
@@ -55,9 +72,14 @@ pub fn run(args: &MirrorArgs, stop: &AtomicBool) -> Result<(), BridgeError> {
         keys::ring_for(&args.key, &args.key).map_err(BridgeError::Usage)?;
     }
     let zenoh = session::open(&args.session)?;
+    let (incoming, queue) = sync_channel(QUEUE_MESSAGES);
+    let published = incoming.clone();
     let frames = zenoh
         .declare_subscriber(args.key.clone())
-        .with(FifoChannel::new(QUEUE_MESSAGES))
+        .callback(move |sample| {
+            // Blocks while the queue is full: Zenoh holds further messages back.
+            let _ = published.send(Incoming::Published(sample));
+        })
         .wait()
         .map_err(network("subscribing"))?;
     let publishers = zenoh
@@ -71,6 +93,7 @@ pub fn run(args: &MirrorArgs, stop: &AtomicBool) -> Result<(), BridgeError> {
     let mut mirrors = Mirrors {
         args,
         session: &zenoh,
+        incoming,
         rings: HashMap::new(),
         ended: HashMap::new(),
         rejected: 0,
@@ -87,18 +110,18 @@ pub fn run(args: &MirrorArgs, stop: &AtomicBool) -> Result<(), BridgeError> {
                 SampleKind::Delete => log::info!("the publisher of {key} left"),
             }
         }
-        match frames.recv_timeout(POLL) {
-            Ok(Some(sample)) => {
-                let key = sample.key_expr().as_str().to_owned();
-                let bytes = sample.payload().to_bytes();
-                mirrors.receive(&key, &bytes);
-            }
-            Ok(None) => {}
-            Err(e) => {
+        let wait =
+            mirrors.deadline().map_or(POLL, |due| due.saturating_duration_since(Instant::now()).min(POLL));
+        match queue.recv_timeout(wait) {
+            Ok(Incoming::Published(sample)) => mirrors.receive(&sample, false),
+            Ok(Incoming::Resent(sample)) => mirrors.receive(&sample, true),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
                 drop(mirrors);
-                return Err(BridgeError::Network(format!("the subscription ended: {e}")));
+                return Err(BridgeError::Network("the subscription ended".into()));
             }
         }
+        mirrors.release(Instant::now());
     }
     for (key, ring) in &mirrors.rings {
         log::info!("{key}: ring {} {}", ring.name().as_str(), describe(ring));
@@ -115,7 +138,10 @@ pub fn run(args: &MirrorArgs, stop: &AtomicBool) -> Result<(), BridgeError> {
 /// What a ring received, for the log.
 fn describe(ring: &MirrorRing) -> String {
     let c = ring.counts();
-    format!("had {} frames written, {} lost on the way, {} late", c.frames, c.lost, c.late)
+    format!(
+        "had {} frames written ({} of them sent again), {} lost on the way, {} late",
+        c.frames, c.recovered, c.lost, c.late
+    )
 }
 
 impl Mirrors<'_> {
@@ -129,8 +155,24 @@ impl Mirrors<'_> {
         self.replace(key, source, next_index);
     }
 
-    fn receive(&mut self, key: &str, bytes: &[u8]) {
-        let batch = match Batch::decode(bytes) {
+    /// When the first held frame of any ring is due.
+    fn deadline(&self) -> Option<Instant> {
+        self.rings.values().filter_map(MirrorRing::deadline).min()
+    }
+
+    /// Writes every ring's held frames that are due.
+    fn release(&mut self, now: Instant) {
+        for ring in self.rings.values_mut() {
+            ring.release(now);
+        }
+    }
+
+    fn receive(&mut self, sample: &Sample, resent: bool) {
+        let bytes = sample.payload().to_bytes();
+        // A resent batch answers `<key>/resend`; it belongs to `<key>`.
+        let key = sample.key_expr().as_str();
+        let key = if resent { key.strip_suffix(keys::RESEND_SUFFIX).unwrap_or(key) } else { key };
+        let batch = match Batch::decode(&bytes) {
             Ok(batch) => batch,
             Err(why) => return self.reject(key, &why),
         };
@@ -138,6 +180,9 @@ impl Mirrors<'_> {
             return; // after its ring closed
         }
         let current = self.rings.get(key).map(|ring| ring.source().generation);
+        if resent && current != Some(batch.generation) {
+            return; // an answer for a ring that is gone
+        }
         if current != Some(batch.generation) {
             let Some((source, _)) = self.query_config(key) else { return };
             if source.generation != batch.generation {
@@ -148,8 +193,11 @@ impl Mirrors<'_> {
                 return;
             }
         }
+        let bound = self.recover_bound();
         let ring = self.rings.get_mut(key).expect("made above");
-        if let Err(why) = ring.write(&batch) {
+        let (session, incoming) = (self.session, &self.incoming);
+        let mut ask_again = |gap: Range<u64>| ask_again(session, incoming, key, batch.generation, gap, bound);
+        if let Err(why) = ring.write(&batch, resent, Instant::now(), &mut ask_again) {
             self.reject(key, &why);
         }
         if batch.ended {
@@ -177,7 +225,7 @@ impl Mirrors<'_> {
             old.abandon();
         }
         let g = source.config.geometry;
-        match MirrorRing::create(&name, source, first_index, self.args.group_readable) {
+        match MirrorRing::create(&name, source, first_index, self.args.group_readable, self.recover_bound()) {
             Ok(ring) => {
                 log::info!(
                     "{key} → ring {} ({} Hz, {} × {} samples, {} slots, from {}/{}) at frame {first_index}",
@@ -200,6 +248,10 @@ impl Mirrors<'_> {
                 false
             }
         }
+    }
+
+    fn recover_bound(&self) -> Duration {
+        Duration::from_millis(u64::from(self.args.recover_ms))
     }
 
     fn query_config(&mut self, key: &str) -> Option<(SourceConfig, u64)> {
@@ -230,5 +282,32 @@ impl Mirrors<'_> {
             self.last_report = Some(now);
             log::warn!("{key}: a message was not written ({why}); {} so far", self.rejected);
         }
+    }
+}
+
+/// Asks the publisher of `key` for the frames of `gap` again; the answers join the
+/// mirror's queue, and whatever has not come within `bound` is not waited for.
+fn ask_again(
+    session: &zenoh::Session,
+    incoming: &SyncSender<Incoming>,
+    key: &str,
+    generation: u64,
+    gap: Range<u64>,
+    bound: Duration,
+) {
+    let selector =
+        format!("{}?generation={generation};from={};to={}", keys::resend_key(key), gap.start, gap.end);
+    let answers = incoming.clone();
+    let asked = session
+        .get(selector)
+        .timeout(bound)
+        .callback(move |reply| {
+            if let Ok(sample) = reply.into_result() {
+                let _ = answers.send(Incoming::Resent(sample));
+            }
+        })
+        .wait();
+    if let Err(e) = asked {
+        log::debug!("{key}: asking for frames {}..{} again: {e}", gap.start, gap.end);
     }
 }

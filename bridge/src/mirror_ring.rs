@@ -7,7 +7,11 @@
 //! reader counts it in `dropped`, the header counts its samples in `samples_lost`,
 //! and the first frame after it carries `FLAG_DISCONTINUITY`. A frame that comes
 //! after a later one (late or repeated) is not written: its place is already
-//! counted lost or filled.
+//! counted lost or filled. With a [`Holdback`] (`--recover-ms`), the frames after a
+//! gap wait, within the bound, for the gap to be sent again before any is lost.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use v2m_layout::seqlock::FrameRecord;
 use v2m_layout::{OriginKind, FLAG_DISCONTINUITY, STATE_CLOSED};
@@ -16,6 +20,7 @@ use v2m_ring::shm::RingName;
 use v2m_ring::RingWriter;
 
 use crate::error::BridgeError;
+use crate::holdback::{Holdback, Offer};
 use crate::wire::{Batch, SourceConfig};
 
 /// What a mirrored ring has seen since it was made.
@@ -27,6 +32,8 @@ pub struct MirrorCounts {
     pub lost: u64,
     /// Frames that arrived after a later one, not written.
     pub late: u64,
+    /// Frames written that came because the mirror asked for them again.
+    pub recovered: u64,
 }
 
 /// A local ring fed from the network.
@@ -36,24 +43,37 @@ pub struct MirrorRing {
     name: RingName,
     frame: Vec<f32>,
     counts: MirrorCounts,
+    holdback: Option<Holdback>,
 }
 
 impl MirrorRing {
     /// Creates ring `name` with `source`'s geometry, its first frame `first_index`, or
     /// where a mirror of the same source that died under the name left off: the
-    /// frames lost between are then a gap the new ring's readers count.
+    /// frames lost between are then a gap the new ring's readers count. A
+    /// `recover` bound holds the frames after a gap up to that long.
     pub fn create(
         name: &RingName,
         source: SourceConfig,
         first_index: u64,
         group_readable: bool,
+        recover: Duration,
     ) -> Result<MirrorRing, BridgeError> {
         let first_index =
             predecessor_end(name, &source).filter(|&end| end <= first_index).unwrap_or(first_index);
         let config = source.mirror_config(first_index);
         let writer = RingWriter::create(name, &config, group_readable)?;
         let frame = vec![0f32; config.geometry.samples_per_frame()];
-        Ok(MirrorRing { writer, source, name: name.clone(), frame, counts: MirrorCounts::default() })
+        // Readers see at most a ring's worth of frames: holding more helps none.
+        let holdback =
+            (!recover.is_zero()).then(|| Holdback::new(recover, config.geometry.slot_count as usize));
+        Ok(MirrorRing {
+            writer,
+            source,
+            name: name.clone(),
+            frame,
+            counts: MirrorCounts::default(),
+            holdback,
+        })
     }
 
     /// The source ring this mirrors.
@@ -76,8 +96,26 @@ impl MirrorRing {
         self.writer.next_index()
     }
 
-    /// Ends the ring as its source's did: closed, every reader told the stream ended.
-    pub fn close(self) {
+    /// When a held frame is due even if its gap is not filled.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.holdback.as_ref().and_then(Holdback::deadline)
+    }
+
+    /// Ends the ring as its source's did: every held frame written, closed, every
+    /// reader told the stream ended.
+    pub fn close(mut self) {
+        if let Some(holdback) = self.holdback.as_mut() {
+            while let Some(held) = holdback.drain() {
+                publish(
+                    &mut self.writer,
+                    &mut self.counts,
+                    &self.source,
+                    &held.record,
+                    &held.samples,
+                    held.resent,
+                );
+            }
+        }
         drop(self);
     }
 
@@ -87,8 +125,15 @@ impl MirrorRing {
         self.writer.abandon();
     }
 
-    /// Writes a batch of the source's current generation.
-    pub fn write(&mut self, batch: &Batch<'_>) -> Result<(), String> {
+    /// Writes a batch of the source's current generation (`resent`: one the mirror
+    /// asked for again); the gaps it opens are handed to `ask_again`.
+    pub fn write(
+        &mut self,
+        batch: &Batch<'_>,
+        resent: bool,
+        now: Instant,
+        ask_again: &mut dyn FnMut(Range<u64>),
+    ) -> Result<(), String> {
         if batch.samples_per_frame != self.frame.len() {
             return Err(format!(
                 "frames of {} samples for a ring of {}",
@@ -98,27 +143,71 @@ impl MirrorRing {
         }
         self.writer.set_source_clock_offset(batch.clock_offset_ns);
         for frame in batch.frames() {
-            let index = frame.record.index;
-            let next = self.writer.next_index();
-            if index < next {
-                self.counts.late += 1;
-                continue;
-            }
-            let mut flags = frame.record.flags;
-            if index > next {
-                let gap = index - next;
-                self.writer.skip_to(index);
-                let lost_samples = gap.saturating_mul(u64::from(self.source.config.geometry.frame_samples));
-                self.writer.count(|stats| &stats.samples_lost, lost_samples);
-                flags |= FLAG_DISCONTINUITY;
-                self.counts.lost += gap;
-            }
             frame.samples_into(&mut self.frame);
-            self.writer.publish(&self.frame, &FrameRecord { flags, ..frame.record });
-            self.counts.frames += 1;
+            let next = self.writer.next_index();
+            let offer = match self.holdback.as_mut() {
+                None if frame.record.index < next => Offer::Late,
+                None => Offer::WriteNow,
+                Some(holdback) => holdback.offer(next, &frame.record, &self.frame, resent, now),
+            };
+            match offer {
+                Offer::WriteNow => publish(
+                    &mut self.writer,
+                    &mut self.counts,
+                    &self.source,
+                    &frame.record,
+                    &self.frame,
+                    resent,
+                ),
+                Offer::Held(gap) => gap.into_iter().for_each(&mut *ask_again),
+                Offer::Late => self.counts.late += 1,
+            }
         }
+        self.release(now);
         Ok(())
     }
+
+    /// Writes the held frames that are due at `now`.
+    pub fn release(&mut self, now: Instant) {
+        let Some(holdback) = self.holdback.as_mut() else { return };
+        while let Some(held) = holdback.due(self.writer.next_index(), now) {
+            publish(
+                &mut self.writer,
+                &mut self.counts,
+                &self.source,
+                &held.record,
+                &held.samples,
+                held.resent,
+            );
+            holdback.recycle(held);
+        }
+    }
+}
+
+/// Publishes one frame at its own index; the indices skipped to reach it are a gap,
+/// counted and flagged.
+fn publish(
+    writer: &mut RingWriter,
+    counts: &mut MirrorCounts,
+    source: &SourceConfig,
+    record: &FrameRecord,
+    samples: &[f32],
+    resent: bool,
+) {
+    let index = record.index;
+    let next = writer.next_index();
+    let mut flags = record.flags;
+    if index > next {
+        let gap = index - next;
+        writer.skip_to(index);
+        let lost_samples = gap.saturating_mul(u64::from(source.config.geometry.frame_samples));
+        writer.count(|stats| &stats.samples_lost, lost_samples);
+        flags |= FLAG_DISCONTINUITY;
+        counts.lost += gap;
+    }
+    writer.publish(samples, &FrameRecord { flags, ..*record });
+    counts.frames += 1;
+    counts.recovered += u64::from(resent);
 }
 
 /// Where the mirror that wrote ring `name` before stopped, if it mirrored the same
