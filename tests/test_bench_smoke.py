@@ -50,3 +50,32 @@ def test_the_latency_suite_runs_every_transport(tmp_path: Path) -> None:
             "v2m engine + v2m.Reader (GIL switch 0.5 ms, priority=True)",
         }
         assert all(s["received"] > 50 for s in doc["sounddevice"])
+
+
+def test_the_bridge_benches_run(tmp_path: Path) -> None:
+    """Both bridge benches, briefly: every row carries frames through a mirror, and
+    the capacity run mirrors every ring it was given."""
+    bench = ROOT / "bench"
+    latency = subprocess.run(
+        [PYTHON, str(bench / "bridge_latency.py"), "--seconds", "2", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert latency.returncode == 0, latency.stderr[-3000:]
+    rows = json.loads((tmp_path / "bridge.json").read_text())
+    assert {r["publisher"] for r in rows} == {"v2m-bridge", "python"}
+    assert {r["frame_ms"] for r in rows} == {5, 10, 32}
+    for row in rows:
+        assert row["mirror_us"]["samples"] > 20 and row["frames_per_message"] >= 1, row
+    capacity = subprocess.run(
+        [PYTHON, str(bench / "bridge_capacity.py"), "--seconds", "2", "--rings", "1", "4"]
+        + ["--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert capacity.returncode == 0, capacity.stderr[-3000:]
+    rings = json.loads((tmp_path / "bridge_capacity.json").read_text())
+    assert [r["rings_mirrored"] for r in rings][:1] == [1]
+    assert all(r["frames_published"] > 0 for r in rings), rings

@@ -38,6 +38,15 @@ fn defaults() -> Value {
             "exit_on_failure": false,
             "retry": retry_forever,
         },
+        // Frames go at priority RealTime with congestion control Drop. Zenoh's default
+        // queue (2 batches, 1 ms before a drop) drops frames once a few dozen rings
+        // share a link (bench/bridge_capacity.py: 34 of 41 592 at 32 rings); 16
+        // batches and 5 ms carry 64 with none lost, and 5 ms is still far below a
+        // ring's lag.
+        "transport": { "link": { "tx": { "queue": {
+            "size": { "real_time": 16 },
+            "congestion_control": { "drop": { "wait_before_drop": 5000 } },
+        } } } },
     })
 }
 
