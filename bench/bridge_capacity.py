@@ -121,12 +121,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rings", type=int, nargs="+", default=[1, 8, 32, 48, 64, 96, 128])
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument(
+        "--keep-going", action="store_true", help="run every row, past the first that loses"
+    )
     args = parser.parse_args()
     results = []
     for rings in args.rings:
         results.append(run(rings, args.seconds))
         print(json.dumps(results[-1]), flush=True)
-        if results[-1]["frames_lost"] != 0 or results[-1]["rings_mirrored"] != rings:
+        lost = results[-1]["frames_lost"] != 0 or results[-1]["rings_mirrored"] != rings
+        if lost and not args.keep_going:
             break  # the row where it stopped keeping up
     args.out.mkdir(exist_ok=True)
     (args.out / "bridge_capacity.json").write_text(json.dumps(results, indent=1) + "\n")
