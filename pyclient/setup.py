@@ -1,6 +1,7 @@
-"""Builds the v2m wheel: the Python package, the ``v2m-engine`` binary (compiled from
-``../engine`` by setuptools-rust and installed into the environment's ``bin/``), and
-the Silero VAD model with its license as package data.
+"""Builds the v2m wheel: the Python package, the ``v2m-engine`` and ``v2m-bridge``
+binaries (compiled from ``../engine`` and ``../bridge`` by setuptools-rust and
+installed into the environment's ``bin/``), and the Silero VAD model with its license
+as package data. The version is the workspace's (``../Cargo.toml``).
 
 The model (MIT, 2 MB) comes from the ``silero-vad`` wheel on PyPI, never from its torch
 dependency: taken from the project's ``models/`` when ``make`` already fetched it,
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,9 +26,19 @@ from setuptools_rust import RustBin, Strip
 from wheel.bdist_wheel import bdist_wheel
 
 HERE = Path(__file__).resolve().parent
+WORKSPACE = HERE.parent / "Cargo.toml"
 FETCHED = HERE.parent / "models" / "silero_vad"
 SILERO_WHEEL = "silero-vad==6.2.3"
 MODEL_FILES = ("silero_vad.onnx", "LICENSE")
+
+
+def workspace_version() -> str:
+    """The project's one version: ``[workspace.package] version`` in ../Cargo.toml."""
+    section = WORKSPACE.read_text().split("[workspace.package]", 1)[1].split("\n[", 1)[0]
+    found = re.search(r'^version\s*=\s*"([^"]+)"', section, re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"no version in the [workspace.package] of {WORKSPACE}")
+    return found.group(1)
 
 
 def fetch_model(dest: Path) -> None:
@@ -83,7 +95,7 @@ DEV_INSTALL = bool(os.environ.get("V2M_DEV_INSTALL"))
 # Optional engine features, e.g. V2M_ENGINE_FEATURES=pipewire for the native PipeWire
 # host (needs libpipewire-0.3-dev and libclang-dev to build).
 FEATURES = [f for f in os.environ.get("V2M_ENGINE_FEATURES", "").replace(",", " ").split() if f]
-ENGINE = (
+BINARIES = (
     []
     if DEV_INSTALL
     else [
@@ -93,11 +105,19 @@ ENGINE = (
             args=["--locked"],
             features=FEATURES,
             strip=Strip.Debug,
-        )
+        ),
+        # The bridge carries rings to other hosts (Zenoh); Python never starts it, users do.
+        RustBin(
+            "v2m-bridge",
+            path=str(HERE.parent / "bridge" / "Cargo.toml"),
+            args=["--locked"],
+            strip=Strip.Debug,
+        ),
     ]
 )
 
 setup(
-    rust_extensions=ENGINE,
+    version=workspace_version(),
+    rust_extensions=BINARIES,
     cmdclass={"build_py": BuildWithModel, "bdist_wheel": EngineWheel},
 )

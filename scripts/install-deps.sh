@@ -64,7 +64,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 pip=(.venv/bin/pip install -q --disable-pip-version-check)
 stamp=.venv/.v2m-installed-$what
-inputs=(pyclient requirements-demo.txt)
+inputs=(pyclient requirements-demo.txt Cargo.toml)  # Cargo.toml: the version
 [[ $what == test ]] && inputs+=(requirements-dev.txt requirements-lint.txt bench/requirements.txt)
 if [[ ! -f $stamp ]] || [[ -n $(find "${inputs[@]}" -newer "$stamp" -type f -print -quit) ]]; then
   if [[ $what == test ]]; then

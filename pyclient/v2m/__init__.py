@@ -12,6 +12,8 @@ VAD probability, speech flag and timestamps into ``/dev/shm/v2m-NAME``; a
 ...         print(frame.index, frame.speech)
 """
 
+import importlib.metadata
+
 from .devices import devices
 from .discovery import RingStatus, rings
 from .errors import (
@@ -64,4 +66,15 @@ __all__ = [
     "FLAG_DEVICE_OVERRUN",
     "FLAG_SOURCE_RESTART",
 ]
-__version__ = "0.1.0"
+
+
+def _installed_version() -> str:
+    """The version pip installed, which is the project's one version (the workspace's
+    Cargo.toml, read by setup.py), as ``v2m-engine --version`` reports it."""
+    try:
+        return importlib.metadata.version("v2m")
+    except importlib.metadata.PackageNotFoundError:  # imported from a checkout, not installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
