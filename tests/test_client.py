@@ -322,11 +322,12 @@ def test_the_package_installs_into_a_fresh_venv(
 ) -> None:
     """The wheel carries the engine and the model: a fresh venv outside the checkout
     runs Silero (the native kernel) with no engine argument, no environment variables
-    and no ONNX Runtime; the silero extra adds ONNX Runtime for --vad-backend ort."""
+    and no ONNX Runtime; the ort extra adds ONNX Runtime for --vad-backend ort. Under
+    ``pip install --target`` the engine is found in TARGET/bin, as ruff finds its own."""
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
     with_ort = python == sys.executable  # ONNX Runtime 1.31 needs Python 3.10 or newer
-    target = f"{package_wheel}[silero,tools]" if with_ort else str(package_wheel)
+    target = f"{package_wheel}[ort,tools]" if with_ort else str(package_wheel)
     pip = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", target],
         capture_output=True,
@@ -335,6 +336,8 @@ def test_the_package_installs_into_a_fresh_venv(
     )
     assert pip.returncode == 0, pip.stderr
     assert (venv / "bin" / "v2m-engine").is_file(), "the engine is installed into bin/"
+    bridge = subprocess.run([str(venv / "bin" / "v2m-bridge"), "--version"], capture_output=True)
+    assert bridge.returncode == 0, "and the bridge"
     assert (venv / "bin" / "v2m-monitor").is_file(), "and the tools"
     probe = subprocess.run(
         [
@@ -415,7 +418,25 @@ def test_the_package_installs_into_a_fresh_venv(
             cwd=tmp_path,
             env=env,
         )
-        assert 'pip install "v2m[silero]"' in missing.stderr, missing.stderr
+        assert 'pip install "v2m[ort]"' in missing.stderr, missing.stderr
+    # pip install --target into a directory, imported by an interpreter whose own
+    # scripts directory has no engine (a bare venv): found in TARGET/bin.
+    beside, bare = tmp_path / "beside", tmp_path / "bare"
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+        + ["--target", str(beside), str(package_wheel)],
+        check=True,
+        timeout=300,
+    )
+    subprocess.run([python, "-m", "venv", "--without-pip", str(bare)], check=True)
+    found = subprocess.run(
+        [str(bare / "bin" / "python"), "-c", "import v2m; print(v2m.find_engine())"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(beside)},
+    )
+    assert found.stdout.strip() == str(beside / "bin" / "v2m-engine"), found.stderr
 
 
 @needs_speech

@@ -114,8 +114,10 @@ def _is(value: object, kind: object) -> bool:
 
 def find_engine(engine: Union[str, "os.PathLike[str]", None] = None) -> str:
     """The ``v2m-engine`` binary: ``engine``; else ``$V2M_ENGINE``; else the engine
-    installed with this package (the environment's ``bin/``, or the user's); else
-    ``PATH``; else ``target/release/v2m-engine`` in the current directory or above."""
+    installed with this package, where pip puts scripts (the environment's ``bin/``,
+    the user's, or ``TARGET/bin`` beside the package for ``pip install --target``),
+    as ruff and uv find theirs; else ``PATH``; else ``target/release/v2m-engine`` in
+    the current directory or above."""
     if engine is not None:
         path = os.fspath(engine)
         if os.path.isfile(path) and os.access(path, os.X_OK):
@@ -130,6 +132,7 @@ def find_engine(engine: Union[str, "os.PathLike[str]", None] = None) -> str:
         except KeyError:
             continue
         candidates.append(os.path.join(scripts, "v2m-engine"))
+    candidates.append(str(Path(__file__).resolve().parents[1] / "bin" / "v2m-engine"))
     candidates.append(shutil.which("v2m-engine"))
     for directory in [Path.cwd(), *Path.cwd().parents]:
         candidates.append(str(directory / "target" / "release" / "v2m-engine"))

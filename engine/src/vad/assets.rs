@@ -26,7 +26,7 @@ pub struct SileroFiles {
 const HOW_TO_GET_MODEL: &str = "reinstall the v2m package (its wheel carries the model), \
      or run `make models` in the v2m project, or pass --vad-model PATH or set V2M_VAD_MODEL";
 const HOW_TO_GET_ORT: &str = "install the silero extra into the engine's Python environment: \
-     pip install \"v2m[silero]\" (it brings onnxruntime==1.31.1), or run `make deps` in the v2m project, \
+     pip install \"v2m[ort]\" (it brings onnxruntime==1.31.1), or run `make deps` in the v2m project, \
      or pass --ort-lib .../onnxruntime/capi/libonnxruntime.so.1.31.1 or set ORT_DYLIB_PATH";
 
 /// Finds the files: the flag, then the environment variable, then the
