@@ -38,12 +38,18 @@ pub struct MirrorCounts {
 
 /// A local ring fed from the network.
 pub struct MirrorRing {
-    writer: RingWriter,
+    out: Output,
     source: SourceConfig,
     name: RingName,
     frame: Vec<f32>,
-    counts: MirrorCounts,
     holdback: Option<Holdback>,
+}
+
+/// The writing end of a mirrored ring, and what it wrote.
+struct Output {
+    writer: RingWriter,
+    counts: MirrorCounts,
+    frame_samples: u64,
 }
 
 impl MirrorRing {
@@ -66,12 +72,12 @@ impl MirrorRing {
         // Readers see at most a ring's worth of frames: holding more helps none.
         let holdback =
             (!recover.is_zero()).then(|| Holdback::new(recover, config.geometry.slot_count as usize));
+        let frame_samples = u64::from(config.geometry.frame_samples);
         Ok(MirrorRing {
-            writer,
+            out: Output { writer, counts: MirrorCounts::default(), frame_samples },
             source,
             name: name.clone(),
             frame,
-            counts: MirrorCounts::default(),
             holdback,
         })
     }
@@ -88,12 +94,12 @@ impl MirrorRing {
 
     /// What was written, lost and late so far.
     pub fn counts(&self) -> MirrorCounts {
-        self.counts
+        self.out.counts
     }
 
     /// The index the ring will publish next.
     pub fn next_index(&self) -> u64 {
-        self.writer.next_index()
+        self.out.writer.next_index()
     }
 
     /// When a held frame is due even if its gap is not filled.
@@ -106,14 +112,7 @@ impl MirrorRing {
     pub fn close(mut self) {
         if let Some(holdback) = self.holdback.as_mut() {
             while let Some(held) = holdback.drain() {
-                publish(
-                    &mut self.writer,
-                    &mut self.counts,
-                    &self.source,
-                    &held.record,
-                    &held.samples,
-                    held.resent,
-                );
+                self.out.publish(&held.record, &held.samples, held.resent);
             }
         }
         drop(self);
@@ -122,7 +121,7 @@ impl MirrorRing {
     /// Leaves the ring as a dead engine would (its source's engine died and another
     /// took its place): reattaching readers move to the ring that replaces it.
     pub fn abandon(self) {
-        self.writer.abandon();
+        self.out.writer.abandon();
     }
 
     /// Writes a batch of the source's current generation (`resent`: one the mirror
@@ -141,26 +140,19 @@ impl MirrorRing {
                 self.frame.len()
             ));
         }
-        self.writer.set_source_clock_offset(batch.clock_offset_ns);
+        self.out.writer.set_source_clock_offset(batch.clock_offset_ns);
         for frame in batch.frames() {
             frame.samples_into(&mut self.frame);
-            let next = self.writer.next_index();
+            let next = self.out.writer.next_index();
             let offer = match self.holdback.as_mut() {
                 None if frame.record.index < next => Offer::Late,
                 None => Offer::WriteNow,
                 Some(holdback) => holdback.offer(next, &frame.record, &self.frame, resent, now),
             };
             match offer {
-                Offer::WriteNow => publish(
-                    &mut self.writer,
-                    &mut self.counts,
-                    &self.source,
-                    &frame.record,
-                    &self.frame,
-                    resent,
-                ),
+                Offer::WriteNow => self.out.publish(&frame.record, &self.frame, resent),
                 Offer::Held(gap) => gap.into_iter().for_each(&mut *ask_again),
-                Offer::Late => self.counts.late += 1,
+                Offer::Late => self.out.counts.late += 1,
             }
         }
         self.release(now);
@@ -170,44 +162,31 @@ impl MirrorRing {
     /// Writes the held frames that are due at `now`.
     pub fn release(&mut self, now: Instant) {
         let Some(holdback) = self.holdback.as_mut() else { return };
-        while let Some(held) = holdback.due(self.writer.next_index(), now) {
-            publish(
-                &mut self.writer,
-                &mut self.counts,
-                &self.source,
-                &held.record,
-                &held.samples,
-                held.resent,
-            );
+        while let Some(held) = holdback.due(self.out.writer.next_index(), now) {
+            self.out.publish(&held.record, &held.samples, held.resent);
             holdback.recycle(held);
         }
     }
 }
 
-/// Publishes one frame at its own index; the indices skipped to reach it are a gap,
-/// counted and flagged.
-fn publish(
-    writer: &mut RingWriter,
-    counts: &mut MirrorCounts,
-    source: &SourceConfig,
-    record: &FrameRecord,
-    samples: &[f32],
-    resent: bool,
-) {
-    let index = record.index;
-    let next = writer.next_index();
-    let mut flags = record.flags;
-    if index > next {
-        let gap = index - next;
-        writer.skip_to(index);
-        let lost_samples = gap.saturating_mul(u64::from(source.config.geometry.frame_samples));
-        writer.count(|stats| &stats.samples_lost, lost_samples);
-        flags |= FLAG_DISCONTINUITY;
-        counts.lost += gap;
+impl Output {
+    /// Publishes one frame at its own index; the indices skipped to reach it are a
+    /// gap, counted and flagged.
+    fn publish(&mut self, record: &FrameRecord, samples: &[f32], resent: bool) {
+        let index = record.index;
+        let next = self.writer.next_index();
+        let mut flags = record.flags;
+        if index > next {
+            let gap = index - next;
+            self.writer.skip_to(index);
+            self.writer.count(|stats| &stats.samples_lost, gap.saturating_mul(self.frame_samples));
+            flags |= FLAG_DISCONTINUITY;
+            self.counts.lost += gap;
+        }
+        self.writer.publish(samples, &FrameRecord { flags, ..*record });
+        self.counts.frames += 1;
+        self.counts.recovered += u64::from(resent);
     }
-    writer.publish(samples, &FrameRecord { flags, ..*record });
-    counts.frames += 1;
-    counts.recovered += u64::from(resent);
 }
 
 /// Where the mirror that wrote ring `name` before stopped, if it mirrored the same
