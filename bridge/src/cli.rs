@@ -2,10 +2,9 @@
 //! ones, `list` the publishers that are alive.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use v2m_ring::shm::RingName;
 
 /// Carries v2m rings between hosts over Zenoh: `publish` serves a local ring's
@@ -75,7 +74,7 @@ impl SessionArgs {
 }
 
 /// Where the publisher begins in the ring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StartAt {
     /// With the next frame the engine publishes.
     Latest,
@@ -83,36 +82,14 @@ pub enum StartAt {
     Oldest,
 }
 
-impl FromStr for StartAt {
-    type Err = String;
-    fn from_str(text: &str) -> Result<StartAt, String> {
-        match text {
-            "latest" => Ok(StartAt::Latest),
-            "oldest" => Ok(StartAt::Oldest),
-            other => Err(format!("{other:?} is not a start: use latest or oldest")),
-        }
-    }
-}
-
 /// How frames travel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Delivery {
     /// Over a reliable link (TCP) when there is one: nothing lost unless the
     /// link's queue is full.
     Reliable,
     /// Over a best-effort link (UDP) when there is one: lowest delay, losses counted.
     BestEffort,
-}
-
-impl FromStr for Delivery {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Delivery, String> {
-        match text {
-            "reliable" => Ok(Delivery::Reliable),
-            "best-effort" => Ok(Delivery::BestEffort),
-            other => Err(format!("{other:?} is not a delivery: use reliable or best-effort")),
-        }
-    }
 }
 
 /// `v2m-bridge publish`.
@@ -126,7 +103,7 @@ pub struct PublishArgs {
     #[arg(long, value_parser = parse_key)]
     pub key: Option<String>,
     /// Where to begin: the next frame, or the oldest still in the ring.
-    #[arg(long, default_value = "latest", value_parser = StartAt::from_str)]
+    #[arg(long, value_enum, default_value_t = StartAt::Latest)]
     pub start: StartAt,
     /// How long to wait for the ring to appear, in seconds [default: forever].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -135,8 +112,8 @@ pub struct PublishArgs {
     /// together, none is held back for a batch.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=crate::wire::MAX_BATCH_FRAMES as i64))]
     pub batch_frames: u32,
-    /// reliable or best-effort (best-effort takes a UDP link when one exists).
-    #[arg(long, default_value = "reliable", value_parser = Delivery::from_str)]
+    /// How frames travel (best-effort takes a UDP link when one exists).
+    #[arg(long, value_enum, default_value_t = Delivery::Reliable)]
     pub delivery: Delivery,
     /// How long sent frames are kept for mirrors that missed them and ask again
     /// (`mirror --recover-ms`), in milliseconds; 0 keeps none.

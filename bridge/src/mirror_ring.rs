@@ -142,10 +142,13 @@ impl MirrorRing {
         }
         self.out.writer.set_source_clock_offset(batch.clock_offset_ns);
         for frame in batch.frames() {
-            frame.samples_into(&mut self.frame);
             let next = self.out.writer.next_index();
+            if frame.record.index < next {
+                self.out.counts.late += 1; // its place is written or given up: not decoded
+                continue;
+            }
+            frame.samples_into(&mut self.frame);
             let offer = match self.holdback.as_mut() {
-                None if frame.record.index < next => Offer::Late,
                 None => Offer::WriteNow,
                 Some(holdback) => holdback.offer(next, &frame.record, &self.frame, resent, now),
             };
