@@ -28,17 +28,9 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-ROOT = Path(__file__).resolve().parents[1]
-ENGINE = ROOT / "target" / "release" / "v2m-engine"
-BRIDGE = ROOT / "target" / "release" / "v2m-bridge"
-RESULTS = ROOT / "bench" / "results"
-TICK = os.sysconf("SC_CLK_TCK")
+from bridge_latency import BRIDGE, ENGINE, RESULTS, cpu_seconds
+
 ENDPOINT = "tcp/127.0.0.1:7690"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def run(rings: int, seconds: float) -> Dict[str, object]:
