@@ -59,7 +59,12 @@ impl fmt::Display for AudioHost {
 
 fn open_host(host: AudioHost) -> Result<cpal::Host, EngineError> {
     let id = match host {
-        AudioHost::Alsa => HostId::Alsa,
+        AudioHost::Alsa => {
+            // Elsewhere alsa-sys links libasound the usual way.
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            super::libasound::load().map_err(EngineError::BadInput)?;
+            HostId::Alsa
+        }
         AudioHost::PulseAudio => HostId::PulseAudio,
         #[cfg(feature = "pipewire")]
         AudioHost::PipeWire => HostId::PipeWire,

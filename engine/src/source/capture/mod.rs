@@ -12,6 +12,8 @@
 pub mod callback;
 pub mod devices;
 pub mod host_choice;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub mod libasound;
 pub mod marks;
 pub mod queue;
 pub mod sound_server;
