@@ -1,11 +1,14 @@
 """Builds the v2m wheel: the Python package, the ``v2m-engine`` and ``v2m-bridge``
-binaries (compiled from ``../engine`` and ``../bridge`` by setuptools-rust and
-installed into the environment's ``bin/``), and the Silero VAD model with its license
-as package data. The version is the workspace's (``../Cargo.toml``).
+binaries (compiled from the Rust workspace by setuptools-rust and installed into the
+environment's ``bin/``), and the Silero VAD model with its license as package data.
+The version is the workspace's (its ``Cargo.toml``).
+
+The workspace is ``..`` in the repository and ``.`` in the sdist, which carries it
+beside the package (``SourceWithWorkspace``) so that it builds anywhere pip unpacks it.
 
 The model (MIT, 2 MB) comes from the ``silero-vad`` wheel on PyPI, never from its torch
-dependency: taken from the project's ``models/`` when ``make`` already fetched it,
-otherwise downloaded with pip at build time.
+dependency: taken from the workspace's ``models/`` when ``make`` already fetched it (and
+always in the sdist), otherwise downloaded with pip at build time.
 """
 
 from __future__ import annotations
@@ -22,12 +25,26 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 from setuptools_rust import RustBin, Strip
 from wheel.bdist_wheel import bdist_wheel
 
 HERE = Path(__file__).resolve().parent
-WORKSPACE = HERE.parent / "Cargo.toml"
-FETCHED = HERE.parent / "models" / "silero_vad"
+SOURCE = HERE if (HERE / "Cargo.toml").is_file() else HERE.parent
+WORKSPACE = SOURCE / "Cargo.toml"
+FETCHED = SOURCE / "models" / "silero_vad"
+# What the sdist carries of the workspace: what cargo needs to build both binaries
+# (every workspace member, the lock file, the link overrides) and the model.
+WORKSPACE_PARTS = (
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo/config.toml",
+    "layout",
+    "ring",
+    "engine",
+    "bridge",
+    "bench/producer",
+)
 SILERO_WHEEL = "silero-vad==6.2.3"
 MODEL_FILES = ("silero_vad.onnx", "LICENSE")
 
@@ -81,11 +98,51 @@ class BuildWithModel(build_py):
 
 
 class EngineWheel(bdist_wheel):
-    """The engine is a program, not an extension module: one wheel serves every Python 3."""
+    """The engine is a program, not an extension module: one wheel serves every Python 3.
+    ``V2M_WHEEL_PLATFORM`` names the platform when it is not this machine's
+    (scripts/build-wheels.sh: manylinux, and cross-built for aarch64)."""
 
     def get_tag(self) -> tuple[str, str, str]:
         _, _, platform = super().get_tag()
-        return "py3", "none", platform
+        return "py3", "none", os.environ.get("V2M_WHEEL_PLATFORM", platform)
+
+    def run(self) -> None:
+        if not DEV_INSTALL:
+            _require_a_toolchain()
+        super().run()
+
+
+def _require_a_toolchain() -> None:
+    """Building from source compiles Rust: say so plainly, before setuptools-rust does."""
+    compiler = os.environ.get("CC", "cc").split()[0]
+    missing = [tool for tool in ("cargo", compiler) if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(
+            f"building v2m-engine from source needs {' and '.join(missing)}, which "
+            "this machine lacks: install Rust with rustup (https://rustup.rs) and a C "
+            "compiler (Debian, Ubuntu: sudo apt install build-essential), then run pip "
+            "again; the first build takes a few minutes. Prebuilt wheels need neither "
+            "(Linux x86_64 and aarch64, glibc 2.17 or newer): pip install v2m-engine"
+        )
+
+
+class SourceWithWorkspace(sdist):
+    """An sdist that builds on its own: the Rust workspace and the model go beside the
+    package (the repository keeps them in the parent directory, which an sdist cannot
+    reach)."""
+
+    def make_release_tree(self, base_dir: str, files: list[str]) -> None:
+        super().make_release_tree(base_dir, files)
+        if SOURCE == HERE:  # already an sdist's tree
+            return
+        for part in WORKSPACE_PARTS:
+            source, dest = SOURCE / part, Path(base_dir) / part
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, dest, ignore=shutil.ignore_patterns("target", "*.pyc"))
+            else:
+                shutil.copy2(source, dest)
+        fetch_model(Path(base_dir) / "models" / "silero_vad")
 
 
 # The project's own development install (scripts/install-deps.sh) sets V2M_DEV_INSTALL:
@@ -101,7 +158,7 @@ BINARIES = (
     else [
         RustBin(
             "v2m-engine",
-            path=str(HERE.parent / "engine" / "Cargo.toml"),
+            path=str(SOURCE / "engine" / "Cargo.toml"),
             args=["--locked"],
             features=FEATURES,
             strip=Strip.Debug,
@@ -109,7 +166,7 @@ BINARIES = (
         # The bridge carries rings to other hosts (Zenoh); Python never starts it, users do.
         RustBin(
             "v2m-bridge",
-            path=str(HERE.parent / "bridge" / "Cargo.toml"),
+            path=str(SOURCE / "bridge" / "Cargo.toml"),
             args=["--locked"],
             strip=Strip.Debug,
         ),
@@ -119,5 +176,5 @@ BINARIES = (
 setup(
     version=workspace_version(),
     rust_extensions=BINARIES,
-    cmdclass={"build_py": BuildWithModel, "bdist_wheel": EngineWheel},
+    cmdclass={"build_py": BuildWithModel, "bdist_wheel": EngineWheel, "sdist": SourceWithWorkspace},
 )

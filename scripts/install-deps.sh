@@ -74,6 +74,7 @@ if [[ ! -f $stamp ]] || [[ -n $(find "${inputs[@]}" -newer "$stamp" -type f -pri
     "${pip[@]}" -r requirements-demo.txt
   fi
   rm -rf pyclient/build  # setuptools' in-tree build directory: never reuse a stale one
+  .venv/bin/pip uninstall -q -y v2m 2>/dev/null || true  # the distribution's former name
   # Editable: the tests and tools import the tree itself, never a stale copy; and
   # without an engine or model of its own (V2M_DEV_INSTALL): make builds and fetches them.
   V2M_DEV_INSTALL=1 "${pip[@]}" --force-reinstall --no-deps -e ./pyclient

@@ -300,7 +300,7 @@ def package_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=env,
     )
     assert build.returncode == 0, build.stderr
-    (wheel,) = out.glob("v2m-*-py3-none-linux_x86_64.whl")
+    (wheel,) = out.glob("v2m_engine-*-py3-none-linux_x86_64.whl")
     return wheel
 
 
@@ -344,7 +344,7 @@ def test_the_package_installs_into_a_fresh_venv(
             str(venv / "bin" / "python"),
             "-c",
             "import json, importlib.metadata as m, pathlib, v2m; "
-            "print(json.dumps({'requires': m.requires('v2m'), "
+            "print(json.dumps({'requires': m.requires('v2m-engine'), "
             "'typed': (pathlib.Path(v2m.__file__).parent / 'py.typed').exists(), "
             "'model': (pathlib.Path(v2m.__file__).parent / 'models' / 'silero_vad.onnx').is_file(), "
             "'names': sorted(v2m.__all__)}))",
@@ -418,7 +418,7 @@ def test_the_package_installs_into_a_fresh_venv(
             cwd=tmp_path,
             env=env,
         )
-        assert 'pip install "v2m[ort]"' in missing.stderr, missing.stderr
+        assert 'pip install "v2m-engine[ort]"' in missing.stderr, missing.stderr
     # pip install --target into a directory, imported by an interpreter whose own
     # scripts directory has no engine (a bare venv): found in TARGET/bin.
     beside, bare = tmp_path / "beside", tmp_path / "bare"

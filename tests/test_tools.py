@@ -298,7 +298,7 @@ def test_a_tool_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
         env=dict(os.environ, PYTHONPATH=f"{tmp_path}:{ROOT / 'pyclient'}"),
     )
     assert result.returncode != 0
-    assert 'pip install "v2m[tools]"' in result.stderr + result.stdout
+    assert 'pip install "v2m-engine[tools]"' in result.stderr + result.stdout
 
 
 def test_status_watch_refreshes_until_interrupted(ring_name: str, engines: Engines) -> None:

@@ -23,7 +23,7 @@ def test_every_part_reports_the_workspace_version() -> None:
     found = re.search(r'^version\s*=\s*"([^"]+)"', workspace, re.MULTILINE)
     assert found is not None
     version = found.group(1)
-    assert importlib.metadata.version("v2m") == version
+    assert importlib.metadata.version("v2m-engine") == version
     assert v2m.__version__ == version
     assert reported(str(ENGINE)) == version
     assert reported(str(BRIDGE)) == version

@@ -14,6 +14,7 @@ VAD probability, speech flag and timestamps into ``/dev/shm/v2m-NAME``; a
 
 import importlib.metadata
 
+from . import distribution
 from .devices import devices
 from .discovery import RingStatus, rings
 from .errors import (
@@ -72,7 +73,7 @@ def _installed_version() -> str:
     """The version pip installed, which is the project's one version (the workspace's
     Cargo.toml, read by setup.py), as ``v2m-engine --version`` reports it."""
     try:
-        return importlib.metadata.version("v2m")
+        return importlib.metadata.version(distribution.NAME)
     except importlib.metadata.PackageNotFoundError:  # imported from a checkout, not installed
         return "0+unknown"
 

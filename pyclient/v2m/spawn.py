@@ -26,7 +26,7 @@ from typing import (
     get_type_hints,
 )
 
-from . import checks, layout
+from . import checks, distribution, layout
 from .errors import EngineFailed, EngineRefused, V2MError
 from .mapping import RingMapping
 from .reader import Reader, ring_path
@@ -140,7 +140,8 @@ def find_engine(engine: Union[str, "os.PathLike[str]", None] = None) -> str:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise EngineFailed(
-        "cannot find v2m-engine; install the v2m package (pip install v2m, which carries it), "
+        f"cannot find v2m-engine; install the package ({distribution.install_hint()}, which "
+        "carries it), "
         "pass engine=PATH, set V2M_ENGINE, or build it with `cargo build --release` in the "
         "v2m project"
     )

@@ -1,6 +1,6 @@
 """The v2m command-line tools, each a ring reader like any other: ``v2m-monitor`` (a
 live terminal view), ``v2m-exporter`` (Prometheus metrics), ``v2m-record`` (WAV with
-VAD labels). Their extra dependencies come with ``pip install "v2m[tools]"``."""
+VAD labels). Their extra dependencies come with ``pip install "v2m-engine[tools]"``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import importlib
 from types import ModuleType
 from typing import Callable, Optional
 
-from .. import checks
+from .. import checks, distribution
 
 
 class MissingExtra(SystemExit):
@@ -23,7 +23,7 @@ def need(module: str, tool: str) -> ModuleType:
     except ImportError:
         message = (
             f"{tool} needs the Python package {module!r}, which is not installed; "
-            'install the tools extra: pip install "v2m[tools]"'
+            f"install the tools extra: {distribution.install_hint('tools')}"
         )
         raise MissingExtra(message) from None
 
