@@ -1,6 +1,6 @@
 //! Finding what Silero VAD needs at run time: the ONNX model and the ONNX
 //! Runtime shared library. Nothing is downloaded by the engine: an installed
-//! engine (`pip install v2m`) finds the model the wheel ships and the library
+//! engine (`pip install v2m-engine`) finds the model the wheel ships and the library
 //! of the `onnxruntime` wheel in its own Python environment; in the project,
 //! `make` fetches both from PyPI wheels.
 
@@ -23,10 +23,10 @@ pub struct SileroFiles {
     pub ort_library: PathBuf,
 }
 
-const HOW_TO_GET_MODEL: &str = "reinstall the v2m package (its wheel carries the model), \
+const HOW_TO_GET_MODEL: &str = "reinstall the v2m-engine package (its wheel carries the model), \
      or run `make models` in the v2m project, or pass --vad-model PATH or set V2M_VAD_MODEL";
-const HOW_TO_GET_ORT: &str = "install the silero extra into the engine's Python environment: \
-     pip install \"v2m[ort]\" (it brings onnxruntime==1.31.1), or run `make deps` in the v2m project, \
+const HOW_TO_GET_ORT: &str = "install the ort extra into the engine's Python environment: \
+     pip install \"v2m-engine[ort]\" (it brings onnxruntime==1.31.1), or run `make deps` in the v2m project, \
      or pass --ort-lib .../onnxruntime/capi/libonnxruntime.so.1.31.1 or set ORT_DYLIB_PATH";
 
 /// Finds the files: the flag, then the environment variable, then the
