@@ -8,8 +8,8 @@
 # linked by zig (PyPI's ziglang) against glibc $GLIBC: zig carries the headers and
 # stub libraries of every glibc, so one x86_64 machine links both architectures for an
 # old glibc without a manylinux container or a cross sysroot, and Rust's std asks for
-# nothing newer than 2.17. Nothing else is linked but libc, libm and libgcc_s (the
-# engine loads libasound at run time: engine/src/source/capture/libasound.rs).
+# nothing newer than 2.17. Nothing is linked but glibc's own libraries (the engine
+# loads libasound at run time: engine/src/source/capture/libasound.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GLIBC=2.17
@@ -25,6 +25,17 @@ started=$SECONDS
 "$PY" -m pip install -q --disable-pip-version-check -r requirements-wheels.txt
 mkdir -p "$DIST" build/zig
 
+# zig_wrapper PATH ARGS...: an executable at PATH that runs `zig ARGS... "$@"`.
+zig_wrapper() {
+  cat >"$1" <<EOF
+#!/usr/bin/env bash
+args=()
+for a in "\$@"; do [[ \$a == --target=* ]] || args+=("\$a"); done
+exec "$PY" -m ziglang ${*:2} "\${args[@]}"
+EOF
+  chmod +x "$1"
+}
+
 for arch in "${ARCHES[@]}"; do
   case $arch in
     x86_64 | aarch64) ;;
@@ -37,21 +48,8 @@ for arch in "${ARCHES[@]}"; do
   rustup target list --installed | grep -qx "$triple" || rustup target add "$triple"
   # zig's compiler and archiver for this target, as cargo and cc-rs call them; cc-rs
   # names Rust's triple with --target=, which zig does not know (it has -target).
-  for tool in cc ar; do
-    wrapper=build/zig/$tool-$arch
-    if [[ $tool == cc ]]; then
-      zig_args="cc -target $arch-linux-gnu.$GLIBC"
-    else
-      zig_args=ar
-    fi
-    cat >"$wrapper" <<EOF
-#!/usr/bin/env bash
-args=()
-for a in "\$@"; do [[ \$a == --target=* ]] || args+=("\$a"); done
-exec "$PY" -m ziglang $zig_args "\${args[@]}"
-EOF
-    chmod +x "$wrapper"
-  done
+  zig_wrapper "build/zig/cc-$arch" cc -target "$arch-linux-gnu.$GLIBC"
+  zig_wrapper "build/zig/ar-$arch" ar
   upper=${triple^^}
   upper=${upper//-/_}
   platform=manylinux_${GLIBC/./_}_$arch.manylinux2014_$arch

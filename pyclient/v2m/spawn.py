@@ -141,9 +141,8 @@ def find_engine(engine: Union[str, "os.PathLike[str]", None] = None) -> str:
             return candidate
     raise EngineFailed(
         f"cannot find v2m-engine; install the package ({distribution.install_hint()}, which "
-        "carries it), "
-        "pass engine=PATH, set V2M_ENGINE, or build it with `cargo build --release` in the "
-        "v2m project"
+        "carries it), pass engine=PATH, set V2M_ENGINE, or build it with "
+        "`cargo build --release` in the v2m project"
     )
 
 

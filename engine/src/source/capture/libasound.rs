@@ -36,15 +36,14 @@ macro_rules! trampolines {
 
 /// One trampoline: jumps to the address in its slot, leaving every argument register
 /// (and the stack) as the caller set them, so one shape serves every signature.
-#[cfg(target_arch = "x86_64")]
 macro_rules! trampoline {
     ($name:ident) => {
         std::arch::global_asm!(
-            concat!(".pushsection .text.v2m_alsa.", stringify!($name), ",\"ax\",@progbits"),
+            concat!(".pushsection .text.v2m_alsa.", stringify!($name), ",\"ax\",%progbits"),
             concat!(".globl ", stringify!($name)),
-            concat!(".type ", stringify!($name), ",@function"),
+            concat!(".type ", stringify!($name), ",%function"),
             concat!(stringify!($name), ":"),
-            "jmp qword ptr [rip + {table} + {offset}]",
+            jump_through_slot!(),
             concat!(".size ", stringify!($name), ", . - ", stringify!($name)),
             ".popsection",
             table = sym TABLE,
@@ -53,23 +52,19 @@ macro_rules! trampoline {
     };
 }
 
-/// One trampoline (x16 is the scratch register the ABI gives veneers).
+/// The jump itself, the one part each architecture writes its own way.
+#[cfg(target_arch = "x86_64")]
+macro_rules! jump_through_slot {
+    () => {
+        "jmp qword ptr [rip + {table} + {offset}]"
+    };
+}
+
+/// The jump (x16 is the scratch register the ABI gives veneers).
 #[cfg(target_arch = "aarch64")]
-macro_rules! trampoline {
-    ($name:ident) => {
-        std::arch::global_asm!(
-            concat!(".pushsection .text.v2m_alsa.", stringify!($name), ",\"ax\",@progbits"),
-            concat!(".globl ", stringify!($name)),
-            concat!(".type ", stringify!($name), ",%function"),
-            concat!(stringify!($name), ":"),
-            "adrp x16, {table} + {offset}",
-            "ldr x16, [x16, :lo12:{table} + {offset}]",
-            "br x16",
-            concat!(".size ", stringify!($name), ", . - ", stringify!($name)),
-            ".popsection",
-            table = sym TABLE,
-            offset = const Slot::$name as usize * std::mem::size_of::<usize>(),
-        );
+macro_rules! jump_through_slot {
+    () => {
+        "adrp x16, {table} + {offset}\nldr x16, [x16, :lo12:{table} + {offset}]\nbr x16"
     };
 }
 
