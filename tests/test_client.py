@@ -1,15 +1,13 @@
 """The dictation-app client: utterances with pre-roll, the sidecar's lifecycle,
-reattaching after a crash, asyncio, and the package itself."""
+reattaching after a crash, asyncio, and its error messages."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import wave
@@ -261,182 +259,6 @@ def test_async_utterances_match_blocking_ones(material: Tuple[Path, List[Tuple[i
                 return [(u.first_index, u.frames) async for u in reader.utterances_async()]
 
         assert asyncio.run(collect()) == blocking
-
-
-def _oldest_python() -> str | None:
-    """Python 3.9 (the oldest the package supports) when this machine has it."""
-    for candidate in (
-        shutil.which("python3.9"),
-        os.path.expanduser("~/.pyenv/versions/3.9.18/bin/python"),
-    ):
-        if (
-            candidate
-            and subprocess.run(
-                [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 9)"],
-                capture_output=True,
-            ).returncode
-            == 0
-        ):
-            return candidate
-    return None
-
-
-OLDEST = _oldest_python()
-
-
-@pytest.fixture(scope="module")
-def package_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel `pip install ./pyclient` builds: the package, the engine, the model."""
-    out = tmp_path_factory.mktemp("wheel")
-    env = {k: v for k, v in os.environ.items() if k != "V2M_DEV_INSTALL"}
-    # A target directory of its own: the wheel's engine (default features) must not
-    # replace target/release/v2m-engine, which make builds with the PipeWire host.
-    env["CARGO_TARGET_DIR"] = str(ROOT / "target" / "wheel")
-    build = subprocess.run(
-        [PYTHON, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT / "pyclient"), "-w", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
-    assert build.returncode == 0, build.stderr
-    (wheel,) = out.glob("v2m_engine-*-py3-none-linux_x86_64.whl")
-    return wheel
-
-
-@pytest.mark.parametrize(
-    "python",
-    [
-        sys.executable,
-        pytest.param(
-            OLDEST,
-            marks=pytest.mark.skipif(
-                OLDEST is None, reason="no Python 3.9 on this machine (the oldest supported)"
-            ),
-        ),
-    ],
-    ids=["current", "oldest"],
-)
-def test_the_package_installs_into_a_fresh_venv(
-    python: str, package_wheel: Path, tmp_path: Path
-) -> None:
-    """The wheel carries the engine and the model: a fresh venv outside the checkout
-    runs Silero (the native kernel) with no engine argument, no environment variables
-    and no ONNX Runtime; the ort extra adds ONNX Runtime for --vad-backend ort. Under
-    ``pip install --target`` the engine is found in TARGET/bin, as ruff finds its own."""
-    venv = tmp_path / "venv"
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    with_ort = python == sys.executable  # ONNX Runtime 1.31 needs Python 3.10 or newer
-    target = f"{package_wheel}[ort,tools]" if with_ort else str(package_wheel)
-    pip = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", target],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert pip.returncode == 0, pip.stderr
-    assert (venv / "bin" / "v2m-engine").is_file(), "the engine is installed into bin/"
-    bridge = subprocess.run([str(venv / "bin" / "v2m-bridge"), "--version"], capture_output=True)
-    assert bridge.returncode == 0, "and the bridge"
-    assert (venv / "bin" / "v2m-monitor").is_file(), "and the tools"
-    probe = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            "import json, importlib.metadata as m, pathlib, v2m; "
-            "print(json.dumps({'requires': m.requires('v2m-engine'), "
-            "'typed': (pathlib.Path(v2m.__file__).parent / 'py.typed').exists(), "
-            "'model': (pathlib.Path(v2m.__file__).parent / 'models' / 'silero_vad.onnx').is_file(), "
-            "'names': sorted(v2m.__all__)}))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    info = json.loads(probe.stdout)
-    runtime = [r for r in info["requires"] if "extra ==" not in r]
-    assert runtime == ["numpy>=1.22"] and info["typed"] and info["model"], info
-    assert {
-        "Reader",
-        "Frame",
-        "Utterance",
-        "spawn",
-        "NotFound",
-        "LayoutError",
-        "WriterGone",
-        "rings",
-        "devices",
-    } <= set(info["names"])
-    # Outside the checkout, with nothing pointing at the project: the installed
-    # engine, its model and (with the extra) ONNX Runtime are found on their own.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("V2M_ENGINE", "ORT_DYLIB_PATH", "V2M_VAD_MODEL", "PYTHONPATH")
-    }
-    env["PATH"] = "/usr/bin:/bin"
-    # Silero with the default backend (native) in both; through ONNX Runtime with the extra.
-    backend = ", vad_backend='ort'" if with_ort else ""
-    smoke = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            "import asyncio, sys, v2m\n"
-            "print(v2m.find_engine())\n"
-            f"with v2m.spawn(source='file:{ROOT / 'assets' / 'speech.wav'}', speed='max', "
-            f"linger=3{backend}) as e:\n"
-            "    with e.reader() as r:\n"
-            "        kind = r.info.vad_kind\n"
-            "        n = len(list(r.utterances()))\n"
-            "    async def frames():\n"
-            "        with e.reader() as r:\n"
-            "            return len([f async for f in r.aiter()])\n"
-            "    print(kind, n, asyncio.run(frames()))\n",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert smoke.returncode == 0, smoke.stderr
-    engine_path, counts = smoke.stdout.splitlines()[:2]
-    assert engine_path == str(venv / "bin" / "v2m-engine")
-    kind, utterances, frames = (int(x) for x in counts.split())
-    assert frames == 511 and utterances >= 1
-    assert kind == v2m.layout.VAD_SILERO
-    if not with_ort:
-        missing = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-c",
-                "import v2m; v2m.spawn(source='silence', vad_backend='ort')",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-            env=env,
-        )
-        assert 'pip install "v2m-engine[ort]"' in missing.stderr, missing.stderr
-    # pip install --target into a directory, imported by an interpreter whose own
-    # scripts directory has no engine (a bare venv): found in TARGET/bin.
-    beside, bare = tmp_path / "beside", tmp_path / "bare"
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
-        + ["--target", str(beside), str(package_wheel)],
-        check=True,
-        timeout=300,
-    )
-    subprocess.run([python, "-m", "venv", "--without-pip", str(bare)], check=True)
-    found = subprocess.run(
-        [str(bare / "bin" / "python"), "-c", "import v2m; print(v2m.find_engine())"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(beside)},
-    )
-    assert found.stdout.strip() == str(beside / "bin" / "v2m-engine"), found.stderr
 
 
 @needs_speech
