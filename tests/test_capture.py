@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Dict, Iterator, NamedTuple
 
@@ -296,3 +297,69 @@ def test_a_full_capture_queue_counts_lost_samples_and_flags_the_gap(
     assert stats["samples_lost"] > 0
     assert flagged > 0 and stats["discontinuities"] >= flagged
     assert proc.returncode == 0
+
+
+def _library_dir_of(soname: str) -> Path | None:
+    """The directory of this machine's (not a foreign architecture's) ``soname``."""
+    found = Path("/usr/lib") / str(sysconfig.get_config_var("MULTIARCH")) / soname
+    return found.resolve().parent if found.exists() else None
+
+
+LIBASOUND_DIR = _library_dir_of("libasound.so.2")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None or LIBASOUND_DIR is None,
+    reason="hiding libasound needs root (a mount namespace) and an installed libasound",
+)
+def test_without_libasound_only_alsa_capture_fails_and_says_what_to_install(
+    tmp_path: Path, ring_name: str
+) -> None:
+    """The engine loads libasound at run time (the wheel links only glibc): on a machine
+    without it, everything but ALSA capture works, and ALSA capture says what to install.
+    The library is hidden in a private mount namespace whose library directory is a
+    view of the real one without libasound*."""
+    assert LIBASOUND_DIR is not None
+    real, view = tmp_path / "real", tmp_path / "view"
+    real.mkdir()
+    view.mkdir()
+    for entry in LIBASOUND_DIR.iterdir():
+        if not entry.name.startswith("libasound.so"):
+            (view / entry.name).symlink_to(real / entry.name)
+    hide = f'mount --bind "{LIBASOUND_DIR}" "{real}" && mount --bind "{view}" "{LIBASOUND_DIR}" && exec "$@"'
+
+    def engine(*args: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                hide,
+                "sh",
+                str(ENGINE),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert engine("--version").returncode == 0
+    tone = engine(
+        "run", "--name", ring_name, "--source", "tone:440", "--duration", "0.2", "--speed", "max"
+    )
+    assert tone.returncode == 0, tone.stderr
+    for args in (
+        ("run", "--name", ring_name, "--host", "alsa", "--source", "default"),
+        ("devices", "--host", "alsa"),
+    ):
+        result = engine(*args)
+        said = " ".join(result.stderr.split())
+        assert result.returncode == 2, said
+        assert "ALSA capture needs the system's libasound.so.2" in said, said
+        assert "No such file or directory" in said and "sudo apt install libasound2" in said
+        assert "--host pulseaudio" in said
+    assert not ring_file(ring_name).exists(), "no ring is left behind"
