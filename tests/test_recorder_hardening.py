@@ -6,6 +6,7 @@ exit code 2, before any ring is waited for, and nothing is left behind."""
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
 import time
@@ -133,3 +134,32 @@ def test_sigterm_stops_a_recorder_waiting_for_its_ring(tmp_path: Path, ring_name
     proc.terminate()
     assert proc.wait(10) == 2
     assert not (tmp_path / "out.wav").exists() and not ring_file(ring_name).exists()
+
+
+def test_sigterm_just_after_the_output_is_made_still_removes_it(
+    tmp_path: Path,
+    ring_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The recorder's own SIGTERM handler, the signal delivered the instant the output
+    file exists (the window the test above hits now and then on a slow interpreter):
+    the file it made is still removed. In-process, so the moment is exact."""
+    from v2m.tools import record as recorder
+
+    made_then_signalled = recorder.open_output
+
+    def open_then_sigterm(path: str) -> int:
+        fd = made_then_signalled(path)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, right here
+        return fd
+
+    previous = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(recorder, "open_output", open_then_sigterm)
+    try:
+        code = recorder.main([str(tmp_path / "out.wav"), "--name", ring_name, "--wait", "60"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 2
+    assert not (tmp_path / "out.wav").exists()
+    assert capsys.readouterr().err == "v2m-record: stopped (SIGTERM) before recording began\n"

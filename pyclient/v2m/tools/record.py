@@ -122,7 +122,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def on_sigterm(*_: object) -> None:
         if waiting[0]:
-            raise Terminated  # out of the wait for the ring
+            raise Terminated("stopped (SIGTERM) before recording began")  # out of the wait
         stop.set()  # the loop ends after the frame in hand: the file stays whole
 
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -139,8 +139,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         for fd in outputs:
             os.close(fd)
         for path in made:
-            os.unlink(path)
-        print(f"v2m-record: {e or 'stopped (SIGTERM) while waiting for the ring'}", file=sys.stderr)
+            if os.path.lexists(path):
+                os.unlink(path)
+        print(f"v2m-record: {e}", file=sys.stderr)
         return 2
     waiting[0] = False
     wav = WavWriter(outputs[0], args.out, reader.sample_rate, args.format)
@@ -195,7 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 class Terminated(Exception):
-    """SIGTERM arrived while the recorder waited for its ring."""
+    """SIGTERM arrived before recording began: opening the outputs or waiting for the ring."""
 
 
 def _stopped_writing(error: OSError) -> str:
@@ -204,12 +205,11 @@ def _stopped_writing(error: OSError) -> str:
 
 
 def _open(path: str, made: List[str]) -> int:
-    """:func:`open_output`, noting in ``made`` a file that did not exist before."""
-    existed = os.path.lexists(path)
-    fd = open_output(path)
-    if not existed:
+    """:func:`open_output`, noting in ``made`` a file that did not exist before: noted
+    first, so that a SIGTERM the instant it is created still finds it there."""
+    if not os.path.lexists(path):
         made.append(path)
-    return fd
+    return open_output(path)
 
 
 if __name__ == "__main__":
