@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -76,7 +76,14 @@ def start_publisher(
         command = [sys.executable, str(PY_PUBLISHER), tag, key, endpoint]
         command += ["--batch-frames", str(batch)]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            proc.wait()
+            raise SystemExit(
+                f"the Python publisher did not start (exit {proc.returncode}, its error is "
+                "above): it needs eclipse-zenoh, which has no wheel for every interpreter"
+            )
         return proc
     delivery = ["--delivery", "best-effort"] if transport == "udp" else []
     command = [str(BRIDGE), "publish", "--ring", tag, "--key", key, "--listen", endpoint]
@@ -109,8 +116,9 @@ def run(row: Dict[str, object], seconds: float, port: int) -> Dict[str, object]:
     mirror = subprocess.Popen(
         [str(BRIDGE), "-q", "mirror", "--key", key, "--ring", f"{tag}m", "--connect", endpoint]
     )
-    publisher = start_publisher(kind, tag, key, endpoint, transport, batch)
+    publisher: "Optional[subprocess.Popen[str]]" = None
     try:
+        publisher = start_publisher(kind, tag, key, endpoint, transport, batch)
         local, mirrored = reader(tag, seconds), reader(f"{tag}m", seconds)
         start = {p.pid: cpu_seconds(p.pid) for p in (publisher, mirror)}
         began = time.monotonic()
@@ -119,10 +127,14 @@ def run(row: Dict[str, object], seconds: float, port: int) -> Dict[str, object]:
         wall = time.monotonic() - began
         cpu = {p.pid: (cpu_seconds(p.pid) - start[p.pid]) / wall * 100 for p in (publisher, mirror)}
     finally:
-        for proc in (publisher, mirror, engine):
+        # Whatever started stops, on any failure too: a child left running would keep
+        # the caller's pipes open and hang it.
+        started = [proc for proc in (publisher, mirror, engine) if proc is not None]
+        for proc in started:
             proc.send_signal(signal.SIGTERM)
-        sent = messages_sent(kind, publisher)
-        for proc in (publisher, mirror, engine):
+        if publisher is not None:
+            sent = messages_sent(kind, publisher)
+        for proc in started:
             proc.wait(10)
     source = {index: (read, publish) for index, read, publish in got_local["rows"]}
     local_ns, mirror_ns = [], []

@@ -5,6 +5,7 @@ It reports; nothing here asserts a time."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -81,3 +82,25 @@ def test_the_bridge_benches_run(tmp_path: Path) -> None:
     rings = json.loads((tmp_path / "bridge_capacity.json").read_text())
     assert [r["rings_mirrored"] for r in rings] == [1, 128], rings
     assert all(r["frames_published"] > 0 for r in rings), rings
+
+
+def test_a_publisher_that_cannot_start_stops_the_bridge_bench_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """An interpreter without eclipse-zenoh (there is no free-threaded wheel): the bench
+    says why and exits, and stops the engine and mirror it started (left running, they
+    held its output pipe open and the caller hung)."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "zenoh.py").write_text('raise ImportError("no eclipse-zenoh for this interpreter")\n')
+    latency = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / "bridge_latency.py"), "--seconds", "1"]
+        + ["--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(shadow)},
+    )
+    assert latency.returncode != 0
+    assert "the Python publisher did not start" in latency.stderr, latency.stderr[-2000:]
+    assert not list(Path("/dev/shm").glob("v2m-bench*")), "no ring is left behind"
