@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # feature: it links libpipewire, which `make deps` installs); the demo's has the defaults.
 TEST_FEATURES := --features v2m-engine/pipewire
 
-.PHONY: demo test lint unit test-arm64 test-free-threaded deps demo-deps lint-deps models build build-demo bench clean
+.PHONY: demo test lint unit test-arm64 test-free-threaded wheels deps demo-deps lint-deps models build build-demo bench clean
 
 # `make demo` installs only what the demo needs; `make test` adds the tools of the trade.
 demo-deps:
@@ -60,10 +60,14 @@ test: build lint
 	# The ARM64 reader's path (membarrier fences) on this CPU too; make test-arm64 runs it on ARM64.
 	V2M_READER_FENCES=always $(PY) -m pytest -q tests/test_torn_frames.py tests/test_stream.py tests/test_overrun.py tests/test_samples_first.py tests/test_ordering.py
 
-# The engine cross-built for ARM64 and the reader on an ARM64 Python, both under
-# qemu-user (needs root; about 9 minutes, 15 the first time: see the README).
+# The aarch64 wheel installed into an ARM64 Python, the engine's tests and the reader's
+# against it, all under qemu-user (needs root; about 10 minutes, more the first time).
 test-arm64: demo-deps
 	scripts/test-arm64.sh
+
+# The release: the sdist and a manylinux_2_17 wheel for x86_64 and for aarch64, in dist/.
+wheels: demo-deps
+	scripts/build-wheels.sh
 
 # The Python tests on a free-threaded CPython 3.13 (no GIL), built from Debian's
 # source package when none is installed (6 minutes the first time here).

@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args()
-    rows = [
+    rows: List[Dict[str, object]] = [
         {"publisher": "v2m-bridge", "transport": transport, "frame": frame, "batch": 32}
         for frame in (160, 512)
         for transport in ("tcp", "udp")

@@ -23,7 +23,7 @@ import pytest
 import tomllib
 
 import v2m
-from support.engine import ROOT
+from support.engine import ROOT, TIMEOUT_SCALE
 
 TOOLS_PYTHON = ROOT / ".venv" / "bin" / "python"  # where build-wheels.sh installs its tools
 SMOKE = ROOT / "tests" / "support" / "installed_smoke.py"
@@ -62,7 +62,13 @@ if not sysconfig.get_config_var("Py_GIL_DISABLED"):  # else it is the current on
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     """`scripts/build-wheels.sh x86_64` (what `make wheels` runs, one architecture): the
-    sdist, and the wheel built from it."""
+    sdist, and the wheel built from it. ``V2M_WHEEL`` names a wheel already built
+    instead, with its sdist beside it (`make test-arm64` checks the aarch64 one)."""
+    given = os.environ.get("V2M_WHEEL")
+    if given:
+        wheel = Path(given)
+        (sdist,) = wheel.parent.glob("v2m_engine-*.tar.gz")
+        return {"wheel": wheel, "sdist": sdist}
     dist = tmp_path_factory.mktemp("dist")
     env = {k: v for k, v in os.environ.items() if k != "V2M_DEV_INSTALL"}
     build = subprocess.run(
@@ -76,6 +82,13 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     (wheel,) = dist.glob("v2m_engine-*-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
     (sdist,) = dist.glob("v2m_engine-*.tar.gz")
     return {"wheel": wheel, "sdist": sdist}
+
+
+def _architecture(wheel: Path) -> str:
+    """x86_64 or aarch64, from the wheel's platform tag."""
+    match = re.search(r"manylinux_2_17_(\w+?)\.", wheel.name)
+    assert match, f"{wheel.name} has no manylinux_2_17 tag"
+    return match.group(1)
 
 
 def _no_toolchain(tmp_path: Path) -> Dict[str, str]:
@@ -94,7 +107,7 @@ def _no_toolchain(tmp_path: Path) -> Dict[str, str]:
 
 
 def _venv(python: str, where: Path) -> Path:
-    subprocess.run([python, "-m", "venv", str(where)], check=True, timeout=300)
+    subprocess.run([python, "-m", "venv", str(where)], check=True, timeout=300 * TIMEOUT_SCALE)
     return where / "bin" / "python"
 
 
@@ -143,7 +156,7 @@ def test_the_wheel_installs_and_dictation_works_without_a_toolchain(
         [str(venv_python), "-m", "pip", "install", "-q", "--disable-pip-version-check", target],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=600 * TIMEOUT_SCALE,
         cwd=tmp_path,
         env=env,
     )
@@ -185,7 +198,7 @@ def test_the_wheel_installs_and_dictation_works_without_a_toolchain(
             [str(venv_python), "-c", "import v2m; v2m.spawn(source='silence', vad_backend='ort')"],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=60 * TIMEOUT_SCALE,
             cwd=tmp_path,
             env=env,
         )
@@ -198,7 +211,7 @@ def test_the_wheel_installs_and_dictation_works_without_a_toolchain(
         [str(venv_python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         + ["--target", str(beside), str(wheel)],
         check=True,
-        timeout=300,
+        timeout=300 * TIMEOUT_SCALE,
         env=env,
     )
     subprocess.run([python, "-m", "venv", "--without-pip", str(bare)], check=True)
@@ -214,10 +227,10 @@ def test_the_wheel_installs_and_dictation_works_without_a_toolchain(
 
 def _smoke(python: Path, cwd: Path, env: Dict[str, str], *args: str) -> Dict[str, object]:
     done = subprocess.run(
-        [str(python), str(SMOKE), str(SPEECH), *args],
+        [str(python), str(SMOKE), str(SPEECH), "--timeout", str(10 * TIMEOUT_SCALE), *args],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=180 * TIMEOUT_SCALE,
         cwd=cwd,
         env=env,
     )
@@ -235,7 +248,8 @@ def test_auditwheel_accepts_the_wheel_for_its_tag(release: Dict[str, Path]) -> N
     )
     assert shown.returncode == 0, shown.stderr
     verdict = " ".join(shown.stdout.split())
-    assert 'is consistent with the following platform tag: "manylinux_2_17_x86_64"' in verdict
+    tag = f"manylinux_2_17_{_architecture(release['wheel'])}"
+    assert f'is consistent with the following platform tag: "{tag}"' in verdict, verdict
     # Only glibc's own libraries: libasound is loaded at run time, never linked.
     assert "libasound" not in shown.stdout, shown.stdout
 

@@ -4,7 +4,7 @@ ask its version, spawn it on a speech file and read utterances (Silero, the nati
 kernel unless ``--vad-backend`` says otherwise) blocking and with asyncio, and ask the
 tools for their help. Imports nothing but the installed ``v2m``; prints one JSON object.
 
-    python installed_smoke.py SPEECH.wav [--vad-backend ort]
+    python installed_smoke.py SPEECH.wav [--vad-backend ort] [--timeout SECONDS]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("speech", type=Path)
     parser.add_argument("--vad-backend", default=None)
+    parser.add_argument("--timeout", type=float, default=10.0, help="for the engine to start")
     args = parser.parse_args()
     engine = Path(v2m.find_engine())
     report: Dict[str, Any] = {
@@ -30,7 +31,8 @@ def main() -> None:
         "engine_version": _run(engine, "--version")["stdout"].strip(),
         "package_version": v2m.__version__,
     }
-    options: Dict[str, Any] = {"speed": "max", "linger": 3}
+    # Lingering after the file ends lets the second reader attach; leaving the block stops it.
+    options: Dict[str, Any] = {"speed": "max", "linger": args.timeout, "timeout": args.timeout}
     if args.vad_backend:
         options["vad_backend"] = args.vad_backend
     with v2m.spawn(source=f"file:{args.speech}", **options) as running:
