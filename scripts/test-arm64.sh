@@ -68,7 +68,16 @@ if [[ ! -f $ARM_ROOT/.v2m-ready ]]; then
     --include="$(IFS=,; echo "${ARM_PACKAGES[*]}")" bookworm "$ARM_ROOT" "$MIRROR" >/dev/null
   touch "$ARM_ROOT/.v2m-ready"
 fi
-cp -L /etc/resolv.conf "$ARM_ROOT/etc/resolv.conf" # pip, inside, reaches PyPI
+# pip, inside, reaches PyPI the way the host's does: its resolver, the CA bundle it
+# trusts (a proxy's own CA, where there is one) and its index and proxy settings.
+cp -L /etc/resolv.conf "$ARM_ROOT/etc/resolv.conf"
+host_ca=${PIP_CERT:-$(.venv/bin/python -m pip config get global.cert 2>/dev/null || true)}
+host_ca=${host_ca:-/etc/ssl/certs/ca-certificates.crt}
+mkdir -p "$ARM_ROOT/etc/ssl/certs" && cp -L "$host_ca" "$ARM_ROOT/etc/ssl/certs/v2m-host-ca.crt"
+pip_network=(PIP_CERT=/etc/ssl/certs/v2m-host-ca.crt)
+for var in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST http_proxy https_proxy no_proxy; do
+  [[ -z ${!var:-} ]] || pip_network+=("$var=${!var}")
+done
 mounted=()
 cleanup() {
   for ((k = ${#mounted[@]} - 1; k >= 0; k--)); do umount -R "${mounted[k]}" || true; done
@@ -114,7 +123,7 @@ V2M_WHEEL=$PWD/$wheel .venv/bin/python -m pytest -q -p no:cacheprovider tests/te
 
 # 5. The wheel installed as a user installs it, under qemu: a fresh venv, no toolchain,
 #    numpy and ONNX Runtime from PyPI; the engine, spawn + utterances, the tools.
-in_root env V2M_WHEEL="/v2m/$wheel" sh -c "cd /v2m && python3 -m pytest -q -p no:cacheprovider \
+in_root "${pip_network[@]}" V2M_WHEEL="/v2m/$wheel" sh -c "cd /v2m && python3 -m pytest -q -p no:cacheprovider \
   tests/test_wheels.py -k 'installs and current'"
 
 # 6. The Rust tests, cross-built the way the wheel is, run by qemu with the arm64 root's

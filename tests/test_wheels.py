@@ -43,8 +43,8 @@ def _python_that(check: str, *candidates: Optional[str]) -> Optional[str]:
     return None
 
 
-# The oldest Python the package supports, and a free-threaded build (make
-# test-free-threaded makes one), when this machine has them.
+# The oldest Python the package supports, and a free-threaded build (the one make
+# test-free-threaded uses or makes), when this machine has them.
 OLDEST = _python_that(
     "import sys; assert sys.version_info[:2] == (3, 9)",
     shutil.which("python3.9"),
@@ -54,6 +54,7 @@ FREE_THREADED = None
 if not sysconfig.get_config_var("Py_GIL_DISABLED"):  # else it is the current one
     FREE_THREADED = _python_that(
         "import sysconfig; assert sysconfig.get_config_var('Py_GIL_DISABLED')",
+        os.environ.get("V2M_FT_PYTHON"),
         shutil.which("python3.13t"),
         str(ROOT / "build" / "python3.13t" / "bin" / "python3.13t"),
     )
