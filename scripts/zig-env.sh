@@ -1,6 +1,6 @@
 # Sourced, not run: `zig_env ARCH` points cargo at ARCH-linux-gnu (x86_64 or aarch64)
 # built the way the release wheels are, so that scripts/build-wheels.sh and
-# `make test-arm64` share one target directory and compile the dependencies once.
+# `make test-arm64` share a target directory and compile the dependencies once.
 #
 # zig (PyPI's ziglang, in .venv) is the C compiler, archiver and linker, against glibc
 # $ZIG_GLIBC: zig carries the headers and stub libraries of every glibc, so one x86_64
@@ -28,7 +28,9 @@ zig_env() {
   _zig_wrapper "build/zig/ar-$arch" "$py" ar
   local upper=${triple^^} lower=${triple//-/_}
   upper=${upper//-/_}
-  export CARGO_TARGET_DIR=$PWD/target/wheel CARGO_BUILD_TARGET=$triple
+  # One target directory per architecture: sharing one, the two builds invalidate each
+  # other's host artifacts and every switch recompiled everything (4 minutes each here).
+  export CARGO_TARGET_DIR=$PWD/target/wheel-$arch CARGO_BUILD_TARGET=$triple
   export "CARGO_TARGET_${upper}_LINKER=$PWD/build/zig/cc-$arch"
   export "CC_$lower=$PWD/build/zig/cc-$arch" "AR_$lower=$PWD/build/zig/ar-$arch"
   export CARGO_PROFILE_RELEASE_STRIP=symbols

@@ -293,7 +293,7 @@ def test_the_wheel_holds_the_package_the_programs_and_the_model_only(
     assert strays == [], "nothing but the package, the programs and the metadata"
     home = os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo"))
     for name, program in programs.items():
-        for leak in (str(ROOT), home, "/pip-req-build-", "/target/wheel/"):
+        for leak in (str(ROOT), home, "/pip-req-build-", "/target/wheel-"):
             assert leak.encode() not in program, f"{name} names the build machine's {leak}"
         sections = _elf_section_names(program)
         assert not {".symtab", ".debug_info", ".debug_line"} & set(sections), f"{name} is stripped"
