@@ -13,13 +13,14 @@ import shutil
 import subprocess
 import sysconfig
 from pathlib import Path
-from typing import Dict, Iterator, NamedTuple
+from typing import Dict, Iterator, NamedTuple, Optional
 
 import numpy as np
 import pytest
 
 import v2m
 from support.engine import ENGINE, ROOT
+from support.pulse_server import PulseServer
 from support.rings import ring_file
 
 SPEECH = ROOT / "assets" / "speech.wav"
@@ -316,7 +317,8 @@ def test_without_libasound_only_alsa_capture_fails_and_says_what_to_install(
     tmp_path: Path, ring_name: str
 ) -> None:
     """The engine loads libasound at run time (the wheel links only glibc): on a machine
-    without it, everything but ALSA capture works, and ALSA capture says what to install.
+    without it, everything but ALSA capture works (a tone, capture from a PulseAudio
+    server), and ALSA capture says what to install.
     The library is hidden in a private mount namespace whose library directory is a
     view of the real one without libasound*."""
     assert LIBASOUND_DIR is not None
@@ -328,7 +330,9 @@ def test_without_libasound_only_alsa_capture_fails_and_says_what_to_install(
             (view / entry.name).symlink_to(real / entry.name)
     hide = f'mount --bind "{LIBASOUND_DIR}" "{real}" && mount --bind "{view}" "{LIBASOUND_DIR}" && exec "$@"'
 
-    def engine(*args: str) -> "subprocess.CompletedProcess[str]":
+    def engine(
+        *args: str, env: Optional[Dict[str, str]] = None
+    ) -> "subprocess.CompletedProcess[str]":
         return subprocess.run(
             [
                 "unshare",
@@ -345,6 +349,7 @@ def test_without_libasound_only_alsa_capture_fails_and_says_what_to_install(
             capture_output=True,
             text=True,
             timeout=60,
+            env=env,
         )
 
     assert engine("--version").returncode == 0
@@ -363,3 +368,23 @@ def test_without_libasound_only_alsa_capture_fails_and_says_what_to_install(
         assert "No such file or directory" in said and "sudo apt install libasound2" in said
         assert "--host pulseaudio" in said
     assert not ring_file(ring_name).exists(), "no ring is left behind"
+    # The way out the error names: a PulseAudio (or PipeWire) server, with no libasound.
+    if PulseServer.available():
+        feed = tmp_path / "feed.raw"
+        feed.write_bytes(bytes(2 * 16000 * 5))
+        server = PulseServer(tmp_path / "runtime", feed)
+        server.start()
+        try:
+            pulse = engine(
+                "run",
+                "--name",
+                ring_name,
+                "--host",
+                "pulseaudio",
+                "--duration",
+                "0.5",
+                env=server.env,
+            )
+        finally:
+            server.stop()
+        assert pulse.returncode == 0, pulse.stderr
