@@ -24,10 +24,10 @@ import zipfile
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 from setuptools_rust import RustBin, Strip
-from setuptools.command.bdist_wheel import bdist_wheel
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE if (HERE / "Cargo.toml").is_file() else HERE.parent
