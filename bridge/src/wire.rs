@@ -103,6 +103,7 @@ impl SourceConfig {
             "vad_threshold": v.threshold,
             "vad_neg_threshold": v.neg_threshold,
             "vad_min_silence_ms": v.min_silence_ms,
+            "vad_channel": v.channel,
             "source_speed": self.config.source_speed,
             "source": self.config.source,
         })
@@ -134,6 +135,11 @@ impl SourceConfig {
             threshold: float(&value, "vad_threshold")?,
             neg_threshold: float(&value, "vad_neg_threshold")?,
             min_silence_ms: small("vad_min_silence_ms")?,
+            // null or absent (a publisher from before multi-channel rings): the mix.
+            channel: match value.get("vad_channel") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(small("vad_channel")?),
+            },
         };
         let source = SourceConfig {
             host: text_field(&value, "host")?,
@@ -409,12 +415,13 @@ mod tests {
     #[test]
     fn config_round_trips_and_says_what_is_wrong() {
         let config = RingConfig {
-            geometry: Geometry::new(16_000, 1, 512, 64).unwrap(),
+            geometry: Geometry::new(16_000, 4, 512, 64).unwrap(),
             vad: VadConfig {
                 kind: VadKind::Silero,
                 threshold: 0.5,
                 neg_threshold: 0.35,
                 min_silence_ms: 100,
+                channel: Some(2),
             },
             source_speed: 1.0,
             source: "file:/a.wav".into(),
@@ -434,5 +441,10 @@ mod tests {
         assert!(SourceConfig::from_json(no_rate.as_bytes()).unwrap_err().contains("sample_rate"));
         let mirror = source.mirror_config(40);
         assert_eq!((mirror.first_index, mirror.origin.kind), (40, OriginKind::Mirror));
+        assert_eq!((mirror.geometry.channels, mirror.vad.channel), (4, Some(2)));
+        // A publisher from before multi-channel rings sends no vad_channel: the mix.
+        let older = source.to_json(0).replace("\"vad_channel\":2,", "");
+        assert!(!older.contains("vad_channel"), "{older}");
+        assert_eq!(SourceConfig::from_json(older.as_bytes()).unwrap().0.config.vad.channel, None);
     }
 }

@@ -93,6 +93,9 @@ pub struct VadConfig {
     pub neg_threshold: f32,
     /// Milliseconds below `neg_threshold` before the speech flag drops.
     pub min_silence_ms: u32,
+    /// The ring channel the VAD listened to; `None`: the average of all of them
+    /// (layout 1.4; every older ring is mono).
+    pub channel: Option<u32>,
 }
 
 /// `Header::vad_kind`.

@@ -5,7 +5,7 @@ use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::config::RingConfig;
-use crate::protocol::{FORMAT_F32LE, MAGIC, VERSION_MAJOR, VERSION_MINOR};
+use crate::protocol::{FORMAT_F32LE, MAGIC, VAD_CHANNEL_MIX, VERSION_MAJOR, VERSION_MINOR};
 use crate::sizes::{CACHE_LINE, HEADER_DEFINED, HEADER_SIZE, HEADER_USED};
 
 /// The first 4096 bytes of the segment.
@@ -90,7 +90,10 @@ pub struct Header {
     /// The index of the first frame the writer published (0 for an engine; where a
     /// mirror joined its source). No frame before it was ever in this ring. Since 1.3.
     pub first_index: u64,
-    _pad2: [u8; 32],
+    /// The ring channel the VAD listened to, or `VAD_CHANNEL_MIX`: the average
+    /// of all of them. Since 1.4.
+    pub vad_channel: u32,
+    _pad2: [u8; 28],
 
     // --- lines 3–4: what is being captured ---
     /// The `--source` the engine was started with, UTF-8, NUL-padded.
@@ -200,7 +203,7 @@ impl Header {
     /// ```
     /// use v2m_layout::{Geometry, Header, RingConfig, VadConfig, VadKind};
     /// let geometry = Geometry::new(16_000, 1, 512, 8).unwrap();
-    /// let vad = VadConfig { kind: VadKind::Energy, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100 };
+    /// let vad = VadConfig { kind: VadKind::Energy, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100, channel: None };
     /// let mut h = Header::new_zeroed();
     /// let config = RingConfig {
     ///     geometry, vad, source_speed: 1.0, source: "tone:440".into(), first_index: 0, origin: Default::default(),
@@ -224,6 +227,7 @@ impl Header {
         self.vad_threshold = config.vad.threshold;
         self.vad_neg_threshold = config.vad.neg_threshold;
         self.vad_min_silence_ms = config.vad.min_silence_ms;
+        self.vad_channel = config.vad.channel.unwrap_or(VAD_CHANNEL_MIX);
         self.source_speed = config.source_speed;
         self.set_source_text(&config.source);
         self.first_index = config.first_index;
@@ -297,6 +301,7 @@ const _: () = {
     assert!(offset_of!(Header, sample_futex) == 576);
     assert!(offset_of!(Header, origin_kind) == 148);
     assert!(offset_of!(Header, first_index) == 152);
+    assert!(offset_of!(Header, vad_channel) == 160);
     assert!(offset_of!(Header, source_clock_offset_ns) == 640);
     assert!(offset_of!(Header, origin_host) == 704);
     assert!(offset_of!(Header, origin_ring) == 768);
@@ -339,7 +344,7 @@ impl Header {
             meta_offset: u64, samples_offset: u64, slot_bytes: u64, vad_kind: u32,
             vad_threshold: f32, vad_neg_threshold: f32, vad_min_silence_ms: u32,
             source_speed: f32, source: [u8; 128], write_seq: u64, futex: u32,
-            sample_seq: u64, sample_futex: u32, origin_kind: u32, first_index: u64,
+            sample_seq: u64, sample_futex: u32, origin_kind: u32, first_index: u64, vad_channel: u32,
             source_clock_offset_ns: u64, origin_host: [u8; 64], origin_ring: [u8; 64],
             origin_key: [u8; 128], origin_generation: u64,
         );

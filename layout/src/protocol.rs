@@ -8,7 +8,7 @@ pub const MAGIC: [u8; 8] = *b"V2MRING\0";
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor layout version: newer minors only add fields in reserved space and
 /// new flag bits, so a reader accepts any minor of its major.
-pub const VERSION_MINOR: u16 = 3;
+pub const VERSION_MINOR: u16 = 4;
 
 /// `Header::state`: the engine is setting up; readers wait for `RUNNING`.
 pub const STATE_STARTING: u32 = 0;
@@ -21,6 +21,10 @@ pub const STATE_CLOSED: u32 = 2;
 pub const ORIGIN_ENGINE: u32 = 0;
 /// `Header::origin_kind`: the frames were received from another ring (a mirror).
 pub const ORIGIN_MIRROR: u32 = 1;
+
+/// `Header::vad_channel`: the VAD listened to the average of the ring's channels
+/// (and so to the only channel of a mono ring). Since 1.4; rings of 1.0–1.3 are mono.
+pub const VAD_CHANNEL_MIX: u32 = u32::MAX;
 
 /// `Header::sample_format`: little-endian IEEE-754 float32, interleaved.
 pub const FORMAT_F32LE: u32 = 1;

@@ -13,7 +13,7 @@ use crate::error::LayoutError;
 use crate::geometry::Geometry;
 use crate::header::{text_of, Header};
 use crate::limits::{format_problems, MAX_META_STRIDE};
-use crate::protocol::{FORMAT_F32LE, MAGIC, STATE_CLOSED, VERSION_MAJOR};
+use crate::protocol::{FORMAT_F32LE, MAGIC, STATE_CLOSED, VAD_CHANNEL_MIX, VERSION_MAJOR};
 use crate::sizes::{HEADER_DEFINED, HEADER_USED, SLOT_META_SIZE};
 
 /// The header fields a reader or `status` needs, validated.
@@ -171,6 +171,10 @@ impl HeaderInfo {
                     threshold: field!(bytes, vad_threshold),
                     neg_threshold: field!(bytes, vad_neg_threshold),
                     min_silence_ms: field!(bytes, vad_min_silence_ms),
+                    channel: match field!(bytes, vad_channel) {
+                        k if version.1 >= 4 && k != VAD_CHANNEL_MIX => Some(k),
+                        _ => None,
+                    },
                 },
                 source_speed: field!(bytes, source_speed),
                 source,

@@ -9,7 +9,13 @@ use v2m_layout::{Geometry, Header, HeaderInfo, LayoutError, RingConfig, VadConfi
 fn config(g: Geometry) -> RingConfig {
     RingConfig {
         geometry: g,
-        vad: VadConfig { kind: VadKind::Silero, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100 },
+        vad: VadConfig {
+            kind: VadKind::Silero,
+            threshold: 0.5,
+            neg_threshold: 0.35,
+            min_silence_ms: 100,
+            channel: None,
+        },
         source_speed: 1.0,
         source: "tone:440".into(),
         first_index: 0,

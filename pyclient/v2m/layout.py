@@ -19,7 +19,7 @@ Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
 
 MAGIC = b"V2MRING\x00"
 VERSION_MAJOR = 1
-VERSION_MINOR = 3
+VERSION_MINOR = 4
 HEADER_USED = 512
 """Bytes of header a version-1.0 reader reads; the rest is reserved."""
 HEADER_DEFINED = 968
@@ -46,6 +46,8 @@ FORMAT_F32LE = 1
 ORIGIN_ENGINE = 0
 """The ring's frames come from its own engine's source."""
 ORIGIN_MIRROR = 1
+VAD_CHANNEL_MIX = 0xFFFF_FFFF
+"""``vad_channel``: the VAD listened to the average of the ring's channels (1.4)."""
 """The ring mirrors another host's ring (``origin_host``, ``origin_ring``, ``origin_key``)."""
 
 VAD_OFF = 0
@@ -90,6 +92,7 @@ HEADER_FIELDS: Dict[str, Tuple[int, str]] = {
     "source_speed": (144, "f"),
     "origin_kind": (148, "I"),
     "first_index": (152, "Q"),
+    "vad_channel": (160, "I"),
     "source": (192, "128s"),
     "write_seq": (320, "Q"),
     "futex": (384, "I"),
@@ -213,6 +216,9 @@ class HeaderInfo:
     origin_host: str = ""
     origin_ring: str = ""
     origin_key: str = ""
+    vad_channel: Optional[int] = None
+    """The ring channel the VAD listened to; ``None``: the average of all of them
+    (layout 1.4; every older ring is mono)."""
 
     @property
     def is_mirror(self) -> bool:
@@ -361,7 +367,17 @@ def parse_header(buffer: Buffer, file_size: int | None = None) -> HeaderInfo:
         origin_host=host,
         origin_ring=ring,
         origin_key=key,
+        vad_channel=_vad_channel(buffer, minor),
     )
+
+
+def _vad_channel(buffer: Buffer, minor: int) -> Optional[int]:
+    """The 1.4 field: the VAD's ring channel, or None for the mix (and before 1.4)."""
+    if minor < 4:
+        return None
+    channel = read_field(buffer, "vad_channel")
+    assert isinstance(channel, int)
+    return None if channel == VAD_CHANNEL_MIX else channel
 
 
 def _text(buffer: Buffer, name: str) -> str:

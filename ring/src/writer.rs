@@ -255,6 +255,7 @@ mod tests {
                 threshold: 0.5,
                 neg_threshold: 0.35,
                 min_silence_ms: 100,
+                channel: None,
             },
             source_speed: 1.0,
             source: "tone:440".into(),

@@ -15,7 +15,13 @@ const FRAME: u32 = 64;
 fn config(slots: u32) -> RingConfig {
     RingConfig {
         geometry: Geometry::new(16_000, 1, FRAME, slots).unwrap(),
-        vad: VadConfig { kind: VadKind::Energy, threshold: 0.5, neg_threshold: 0.35, min_silence_ms: 100 },
+        vad: VadConfig {
+            kind: VadKind::Energy,
+            threshold: 0.5,
+            neg_threshold: 0.35,
+            min_silence_ms: 100,
+            channel: None,
+        },
         source_speed: 0.0,
         source: "test".into(),
         first_index: 0,
