@@ -25,6 +25,7 @@ PYTHON_TYPE = {
     "str": str,
     "path": Union[str, "os.PathLike[str]"],
     "str|float": Union[str, float],
+    "str|int": Union[str, int],
 }
 
 

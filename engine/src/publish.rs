@@ -7,6 +7,7 @@ use std::time::Instant;
 use v2m_layout::seqlock::FrameRecord;
 use v2m_layout::{FLAG_DEVICE_OVERRUN, FLAG_DISCONTINUITY, FLAG_PADDED, FLAG_SOURCE_RESTART};
 
+use crate::dsp::channels::VadChannel;
 use crate::dsp::level;
 use crate::log;
 use crate::pacing::FrameClock;
@@ -31,19 +32,36 @@ pub struct Publisher<'a> {
     report: &'a AtomicBool,
     /// With `--pace-to-readers`: the readers that hold the replay back.
     pacing: Option<PacingReaders>,
+    /// What the VAD listens to in a multi-channel frame.
+    vad_channel: VadChannel,
+    /// The VAD's mono view of a multi-channel frame.
+    vad_view: Vec<f32>,
 }
 
 impl<'a> Publisher<'a> {
-    /// A publisher writing into `writer`.
+    /// A publisher writing into `writer`, its VAD listening to `vad_channel`.
     pub fn new(
         writer: RingWriter,
         vad: Box<dyn Vad>,
+        vad_channel: VadChannel,
         gate: SpeechGate,
         clock: FrameClock,
         stop: &'a AtomicBool,
         report: &'a AtomicBool,
     ) -> Publisher<'a> {
-        Publisher { writer, vad, gate, clock, pending_flags: 0, stop, report, pacing: None }
+        let vad_view = vec![0.0; writer.geometry().frame_samples as usize];
+        Publisher {
+            writer,
+            vad,
+            gate,
+            clock,
+            pending_flags: 0,
+            stop,
+            report,
+            pacing: None,
+            vad_channel,
+            vad_view,
+        }
     }
 
     /// From now on, never overwrites a frame a pacing reader still needs.
@@ -72,10 +90,10 @@ impl<'a> Publisher<'a> {
         }
     }
 
-    /// `frame` starts at ring-sample `position`; its first `valid` samples are
-    /// audio (fewer: the source ended inside it). `source` may know when the
-    /// frame's last sample arrived; `source_per_ring` converts ring positions
-    /// to source positions.
+    /// `frame` (the ring's channels, interleaved) starts at ring sample frame
+    /// `position`; its first `valid` sample frames are audio (fewer: the source
+    /// ended inside it). `source` may know when the frame's last sample
+    /// arrived; `source_per_ring` converts ring positions to source positions.
     pub fn frame(
         &mut self,
         frame: &[f32],
@@ -84,16 +102,19 @@ impl<'a> Publisher<'a> {
         source: &dyn Source,
         source_per_ring: f64,
     ) {
-        let end = position + frame.len() as u64;
+        let channels = self.writer.geometry().channels as usize;
+        let frame_samples = frame.len() / channels;
+        let end = position + frame_samples as u64;
         self.clock.wait_for(end, self.stop);
         let arrival_ns = source
             .arrival_ns(source_position_of(end - 1, source_per_ring))
             .unwrap_or_else(|| self.clock.due_ns(end));
-        if valid < frame.len() {
+        if valid < frame_samples {
             self.pending_flags |= FLAG_PADDED;
         }
         let flags = std::mem::take(&mut self.pending_flags);
-        let level = level::measure(&frame[..valid]);
+        // The metadata's level is the whole frame's, every channel; the VAD's is its own view's.
+        let level = level::measure(&frame[..valid * channels]);
         if let Some(readers) = self.pacing.as_mut() {
             let slots = u64::from(self.writer.geometry().slot_count);
             readers.wait_for_room(self.writer.next_index(), slots, self.stop);
@@ -112,7 +133,9 @@ impl<'a> Publisher<'a> {
         let published = self.writer.publish_samples(frame, &record);
         let started = Instant::now();
         let discontinuity = flags & FLAG_DISCONTINUITY != 0;
-        let vad_prob = self.vad.probability(&VadInput { samples: frame, level, discontinuity });
+        let heard = self.vad_channel.view(frame, channels, &mut self.vad_view);
+        let heard_level = if channels == 1 { level } else { level::measure(&heard[..valid]) };
+        let vad_prob = self.vad.probability(&VadInput { samples: heard, level: heard_level, discontinuity });
         self.writer.record_vad_time(started.elapsed().as_nanos() as u64);
         let speech = self.gate.update(vad_prob, discontinuity);
         let index = self.writer.publish_vad(published, vad_prob, speech);

@@ -61,6 +61,9 @@ class EngineOptions(TypedDict, total=False):
     linger: float
     device_rate: int
     device_channels: int
+    channels: Union[str, int]
+    channel_map: str
+    vad_channel: Union[str, int]
     device_buffer_ms: int
     capture_buffer_ms: int
     group_readable: bool

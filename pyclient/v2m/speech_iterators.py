@@ -32,7 +32,8 @@ class SpeechIterators:
         Options (see :class:`v2m.UtteranceOptions`, checked at the call):
         ``min_speech_ms`` (250), ``min_silence_ms`` (500), ``speech_pad_ms`` (300),
         ``max_utterance_s`` (30), ``threshold`` and ``neg_threshold`` (the engine's, from
-        the header).
+        the header), ``channel`` (of a multi-channel ring, one channel's audio, 1-D;
+        default every channel, ``(n, channels)``).
 
         Speech starts and ends by :mod:`v2m.speech`'s rule; segments shorter than
         ``min_speech_ms`` are dropped; ``speech_pad_ms`` of audio is kept on each side

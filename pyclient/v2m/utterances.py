@@ -37,6 +37,9 @@ class UtteranceOptions(TypedDict, total=False):
     neg_threshold: Optional[float]
     """Probability below which speech may end (None: the engine's, or ``threshold -
     0.15`` when ``threshold`` is given)."""
+    channel: Optional[int]
+    """In a multi-channel ring, one channel's audio (1-D, for a recognizer); None: every
+    channel, shape ``(n, channels)``."""
 
 
 DEFAULTS: UtteranceOptions = {
@@ -46,6 +49,7 @@ DEFAULTS: UtteranceOptions = {
     "max_utterance_s": 30,
     "threshold": None,
     "neg_threshold": None,
+    "channel": None,
 }
 
 
@@ -90,9 +94,10 @@ class Utterance:
     Attributes
     ----------
     audio
-        ``float32`` mono samples at the ring rate, shape ``(n,)``: a read-only view of the
-        ring when the utterance does not wrap its end (valid until the writer laps the
-        ring; see :meth:`valid`), a private copy otherwise.
+        ``float32`` samples at the ring rate, shape ``(n,)`` from a mono ring or with
+        ``channel=``, else ``(n, channels)``: a read-only view of the ring when the
+        utterance does not wrap its end (valid until the writer laps the ring; see
+        :meth:`valid`), a private copy otherwise.
     start_ns, end_ns
         CLOCK_MONOTONIC capture times of the first sample and just after the last.
     start_s, end_s
@@ -163,6 +168,8 @@ def checked(options: UtteranceOptions, info: HeaderInfo) -> UtteranceOptions:
         "max_utterance_s", o["max_utterance_s"], unit="seconds", low=frame_s, infinite=True
     )
     o["threshold"], o["neg_threshold"] = thresholds(info, o["threshold"], o["neg_threshold"])
+    if o["channel"] is not None:
+        o["channel"] = checks.integer("channel", o["channel"], low=0, high=info.channels - 1)
     return o
 
 
@@ -203,11 +210,11 @@ def _segments(reader: FrameSource, o: UtteranceOptions) -> Iterator[Utterance]:
     reader.keep_from(segmenter.oldest_needed())
     for frame in reader:
         for span in segmenter.feed(frame.index, frame.vad_prob, gap or frame.discontinuity):
-            yield _build(reader, span.first, span.end, span.complete)
+            yield _build(reader, span.first, span.end, span.complete, o["channel"])
         gap = False
         reader.keep_from(segmenter.oldest_needed())
     for span in segmenter.finish():
-        yield _build(reader, span.first, span.end, span.complete)
+        yield _build(reader, span.first, span.end, span.complete, o["channel"])
     reader.keep_from(None)
 
 
@@ -232,9 +239,13 @@ def _catch_up(reader: FrameSource, segmenter: Segmenter) -> bool:
     return gap
 
 
-def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utterance:
-    """The utterance of frames ``first .. end-1``: zero-copy when they do not wrap."""
+def _build(
+    reader: FrameSource, first: int, end: int, complete: bool, channel: Optional[int]
+) -> Utterance:
+    """The utterance of frames ``first .. end-1``, all channels or ``channel``'s:
+    zero-copy when they do not wrap."""
     count = max(1, end - first)
+    channels = reader.info.channels
     slots, size = reader.slots, reader.frame_samples
     wraps = (first % slots) + count > slots
     frames = [reader.peek(first + k) for k in range(count)]
@@ -245,7 +256,7 @@ def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utteran
         except ValueError:  # overwritten meanwhile: copy what is left
             audio = None
     if audio is None:
-        audio = np.zeros(count * size, np.float32)
+        audio = np.zeros((count * size, channels) if channels > 1 else count * size, np.float32)
         for k, frame in enumerate(frames):
             if frame is not None:
                 audio[k * size : (k + 1) * size] = frame.samples
@@ -260,6 +271,8 @@ def _build(reader: FrameSource, first: int, end: int, complete: bool) -> Utteran
     last = frames[-1]
     if last is not None and last.padded:  # the source ended inside the last frame
         audio = audio[: (count - 1) * size + last.valid_samples]
+    if channel is not None and channels > 1:
+        audio = audio[:, channel]  # a strided view of one channel; audio_copy() packs it
     end_ns = start_ns + round(len(audio) / reader.sample_rate * 1e9)
     start_s = first * reader.frame_duration
     return Utterance(

@@ -13,6 +13,7 @@ use v2m_layout::{Geometry, Origin, RingConfig, VadConfig};
 
 use crate::commands::bench_vad::BenchVadConfig;
 use crate::commands::run::RunConfig;
+use crate::dsp::channels::{ChannelRequest, VadChannel};
 use crate::error::EngineError;
 use crate::log::Level;
 use crate::pacing::Speed;
@@ -160,9 +161,21 @@ pub struct RunArgs {
     /// Ask the capture device for this rate instead of --rate (the engine resamples).
     #[arg(long, value_parser = parse_rate)]
     pub device_rate: Option<u32>,
-    /// Ask the capture device for this many channels instead of mono (the engine downmixes).
+    /// Ask the capture device for this many channels instead of mono (the engine downmixes,
+    /// or keeps those --channels and --channel-map ask for).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub device_channels: Option<u16>,
+    /// Channels kept in the ring: 1 (every source channel mixed to mono), N (the source's
+    /// first N, each as it came) or all [default: 1, or as many as --channel-map names].
+    #[arg(long, value_parser = parse_channels)]
+    pub channels: Option<ChannelCount>,
+    /// Source channels kept in the ring, in this order, e.g. 0,2,3 (counted from 0).
+    #[arg(long, value_parser = parse_channel_map)]
+    pub channel_map: Option<ChannelMap>,
+    /// What the VAD listens to in a multi-channel ring: mix (the average of the ring's
+    /// channels) or one ring channel K (counted from 0).
+    #[arg(long, default_value = "mix", value_parser = parse_vad_channel)]
+    pub vad_channel: VadChannel,
     /// Audio system capture devices are opened through: alsa (ALSA, and through its
     /// plugins PulseAudio or PipeWire as `device:pulse`), pulseaudio or pipewire
     /// (natively; pipewire needs an engine built with the `pipewire` feature), or
@@ -211,6 +224,7 @@ impl RunArgs {
                 self.source
             )));
         }
+        let channels = self.channel_request()?;
         let neg_threshold = self.vad_neg_threshold.unwrap_or_else(|| neg_threshold_for(self.vad_threshold));
         if neg_threshold > self.vad_threshold {
             return Err(EngineError::BadInput(format!(
@@ -242,6 +256,7 @@ impl RunArgs {
                     threshold: self.vad_threshold,
                     neg_threshold,
                     min_silence_ms: self.vad_min_silence_ms,
+                    channel: None, // known once the source is open (run)
                 },
                 source_speed: if self.source.is_live() { 1.0 } else { self.speed.header_value() },
                 source: self.source.to_string(),
@@ -258,6 +273,8 @@ impl RunArgs {
             },
             pace_to_readers: self.pace_to_readers,
             priority: self.priority,
+            channels,
+            vad_channel: self.vad_channel,
         })
     }
 }
@@ -319,6 +336,76 @@ impl BenchVadArgs {
             interval: Duration::from_secs_f64(self.interval_ms / 1000.0),
             prepare: !self.no_prepare,
         }
+    }
+}
+
+/// `--channels`: a count, or every channel the source has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelCount {
+    /// This many.
+    Count(usize),
+    /// `all`.
+    All,
+}
+
+/// `--channel-map`: source channels, in ring order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelMap(pub Vec<usize>);
+
+impl RunArgs {
+    /// `--channels` and `--channel-map` together.
+    fn channel_request(&self) -> Result<ChannelRequest, EngineError> {
+        match (&self.channel_map, self.channels) {
+            (Some(ChannelMap(map)), Some(ChannelCount::Count(n))) if n != map.len() => {
+                Err(EngineError::BadInput(format!(
+                    "--channels {n} and a --channel-map of {} channels disagree; give one of them",
+                    map.len()
+                )))
+            }
+            (Some(_), Some(ChannelCount::All)) => Err(EngineError::BadInput(
+                "--channels all and --channel-map both choose the channels; give one of them".into(),
+            )),
+            (Some(ChannelMap(map)), _) => Ok(ChannelRequest::Map(map.clone())),
+            (None, None | Some(ChannelCount::Count(1))) => Ok(ChannelRequest::Mix),
+            (None, Some(ChannelCount::Count(n))) => Ok(ChannelRequest::First(n)),
+            (None, Some(ChannelCount::All)) => Ok(ChannelRequest::All),
+        }
+    }
+}
+
+fn parse_channels(text: &str) -> Result<ChannelCount, String> {
+    let most = v2m_layout::MAX_CHANNELS as usize;
+    match text {
+        "all" => Ok(ChannelCount::All),
+        _ => match text.parse::<usize>() {
+            Ok(n) if (1..=most).contains(&n) => Ok(ChannelCount::Count(n)),
+            _ => Err(format!("channels are a count in 1..={most}, or all")),
+        },
+    }
+}
+
+fn parse_channel_map(text: &str) -> Result<ChannelMap, String> {
+    let most = v2m_layout::MAX_CHANNELS as usize;
+    let map = text
+        .split(',')
+        .map(|c| c.trim().parse::<usize>().ok().filter(|&c| c < 64))
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| {
+            "a channel map is source channels counted from 0, comma-separated, e.g. 0,2,3".to_string()
+        })?;
+    if map.len() > most {
+        return Err(format!("a ring holds at most {most} channels; the map names {}", map.len()));
+    }
+    Ok(ChannelMap(map))
+}
+
+fn parse_vad_channel(text: &str) -> Result<VadChannel, String> {
+    match text {
+        "mix" => Ok(VadChannel::Mix),
+        _ => text
+            .parse::<usize>()
+            .map(VadChannel::Channel)
+            .map_err(|_| "the VAD channel is mix or a ring channel counted from 0".to_string()),
     }
 }
 

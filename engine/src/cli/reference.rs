@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use clap::{ArgAction, CommandFactory};
 use serde_json::{json, Value};
 
-use super::Cli;
+use super::{ChannelCount, ChannelMap, Cli};
 use crate::commands::output;
+use crate::dsp::channels::VadChannel;
 use crate::error::EngineError;
 use crate::pacing::Speed;
 use crate::priority::PriorityChoice;
@@ -70,8 +71,9 @@ fn flag(arg: &clap::Arg) -> Value {
     })
 }
 
-/// What a flag takes: `flag` (no value), `int`, `float`, `path`, `str`, or
-/// `str|float` (a word or a number, like `--speed`).
+/// What a flag takes: `flag` (no value), `int`, `float`, `path`, `str`,
+/// `str|float` (a word or a number, like `--speed`) or `str|int` (a word or a
+/// count, like `--channels`).
 fn kind(arg: &clap::Arg) -> &'static str {
     if matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::SetFalse | ArgAction::Count) {
         return "flag";
@@ -89,6 +91,8 @@ fn kind(arg: &clap::Arg) -> &'static str {
         "path"
     } else if is(TypeId::of::<Speed>()) {
         "str|float"
+    } else if is(TypeId::of::<ChannelCount>()) || is(TypeId::of::<VadChannel>()) {
+        "str|int"
     } else if [
         TypeId::of::<String>(),
         TypeId::of::<SourceSpec>(),
@@ -98,6 +102,7 @@ fn kind(arg: &clap::Arg) -> &'static str {
         TypeId::of::<GraphOptimization>(),
         TypeId::of::<HostChoice>(),
         TypeId::of::<PriorityChoice>(),
+        TypeId::of::<ChannelMap>(),
     ]
     .into_iter()
     .any(is)

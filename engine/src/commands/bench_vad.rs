@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::output;
-use crate::dsp::{level, pipeline::FramePipeline};
+use crate::dsp::{channels::ChannelSelection, level, pipeline::FramePipeline};
 use crate::error::EngineError;
 use crate::source::{self, SourceOptions, SourceSpec};
 use crate::vad::{self, VadInput, VadSettings};
@@ -39,8 +39,15 @@ pub fn bench_vad(config: &BenchVadConfig) -> Result<(), EngineError> {
     let mut vad = vad::build(&config.vad, config.rate, config.frame)?;
     // Gather the ring-rate frames first (the DSP chain `run` uses), so only VAD calls are timed.
     let channels = source.channels();
-    let mut pipeline =
-        FramePipeline::new(source.rate(), channels, config.rate, config.frame as usize, 1024, 1024)?;
+    let mut pipeline = FramePipeline::new(
+        source.rate(),
+        channels,
+        ChannelSelection::Mix,
+        config.rate,
+        config.frame as usize,
+        1024,
+        1024,
+    )?;
     let mut interleaved = vec![0.0f32; 1024 * channels];
     let mut frames: Vec<Vec<f32>> = Vec::new();
     loop {

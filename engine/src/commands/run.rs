@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use v2m_layout::RingConfig;
+use v2m_layout::{Geometry, RingConfig};
 
+use crate::dsp::channels::{ChannelRequest, ChannelSelection, VadChannel};
 use crate::dsp::pipeline::FramePipeline;
 use crate::error::EngineError;
 use crate::log;
@@ -55,6 +56,10 @@ pub struct RunConfig {
     pub pace_to_readers: bool,
     /// Raise the DSP and capture threads to real-time priority.
     pub priority: PriorityChoice,
+    /// The source channels the ring keeps.
+    pub channels: ChannelRequest,
+    /// What the VAD listens to.
+    pub vad_channel: VadChannel,
 }
 
 /// Runs the engine until the source ends or a stop signal arrives.
@@ -63,11 +68,29 @@ pub fn run(config: &RunConfig, signals: Signals) -> Result<(), EngineError> {
     let g = config.ring.geometry;
     let vad = vad::build(&config.vad, g.sample_rate, g.frame_samples)?;
     // Every input problem is found before the ring exists.
-    let mut source = source::open(&config.source, g.sample_rate, config.source_options, Arc::clone(&stop))?;
+    let mut options = config.source_options;
+    if options.capture.device_channels.is_none() {
+        options.capture.device_channels = config.channels.device_channels();
+    }
+    if config.channels == ChannelRequest::All
+        && config.source.is_live()
+        && options.capture.device_channels.is_none()
+    {
+        return Err(EngineError::BadInput(
+            "--channels all from a capture device needs --device-channels N, the channels to open it with \
+             (`v2m-engine devices` lists what each device offers)"
+                .into(),
+        ));
+    }
+    let mut source = source::open(&config.source, g.sample_rate, options, Arc::clone(&stop))?;
+    let selection = config.channels.resolve(source.channels(), &config.source.to_string())?;
+    let ring = ring_config(config, &selection)?;
+    let g = ring.geometry;
     let resampler_chunk = if source.is_live() { LIVE_RESAMPLER_CHUNK } else { READ_FRAMES };
     let pipeline = FramePipeline::new(
         source.rate(),
         source.channels(),
+        selection,
         g.sample_rate,
         g.frame_samples as usize,
         READ_FRAMES,
@@ -77,20 +100,26 @@ pub fn run(config: &RunConfig, signals: Signals) -> Result<(), EngineError> {
         true => FrameClock::live(source.rate(), g.sample_rate),
         false => FrameClock::paced(config.speed, g.sample_rate),
     };
-    let gate = SpeechGate::from_config(&config.ring.vad, g.frame_ns() as f64 / 1e6);
-    let writer = RingWriter::create(&config.name, &config.ring, config.group_readable)?;
+    let gate = SpeechGate::from_config(&ring.vad, g.frame_ns() as f64 / 1e6);
+    let writer = RingWriter::create(&config.name, &ring, config.group_readable)?;
     log::info!(
-        "ring '{}' ({}): {} → {} Hz mono, {}-sample frames, {} slots, vad {}",
+        "ring '{}' ({}): {} → {} Hz {}, {}-sample frames, {} slots, vad {}{}",
         config.name.as_str(),
         config.name.path().display(),
         config.source,
         g.sample_rate,
+        channels_text(g.channels),
         g.frame_samples,
         g.slot_count,
         config.vad.choice,
+        match (g.channels, config.vad_channel) {
+            (1, _) | (_, VadChannel::Mix) => String::new(),
+            (_, VadChannel::Channel(k)) => format!(" on channel {k}"),
+        },
     );
     let generation = writer.header().generation;
-    let mut publisher = Publisher::new(writer, vad, gate, frame_clock, &stop, &signals.report);
+    let mut publisher =
+        Publisher::new(writer, vad, config.vad_channel, gate, frame_clock, &stop, &signals.report);
     if config.pace_to_readers {
         publisher.pace_to(PacingReaders::new(&config.name, generation));
     }
@@ -109,6 +138,35 @@ pub fn run(config: &RunConfig, signals: Signals) -> Result<(), EngineError> {
     }
     Ok(())
     // Dropping the writer unlinks the segment.
+}
+
+/// The ring's configuration once the source's channels are known: as many
+/// channels as the selection keeps, and the VAD's channel recorded.
+fn ring_config(config: &RunConfig, selection: &ChannelSelection) -> Result<RingConfig, EngineError> {
+    let mut ring = config.ring.clone();
+    let channels = selection.ring_channels();
+    let g = ring.geometry;
+    ring.geometry = Geometry::new(g.sample_rate, channels as u32, g.frame_samples, g.slot_count)
+        .map_err(|e| EngineError::BadInput(e.to_string()))?;
+    ring.vad.channel = match config.vad_channel {
+        VadChannel::Mix => None,
+        VadChannel::Channel(k) if k < channels => Some(k as u32),
+        VadChannel::Channel(k) => {
+            return Err(EngineError::BadInput(format!(
+                "--vad-channel {k} is not a channel of this ring, which has {channels} (0 to {}); \
+                 give one of those, or mix",
+                channels - 1
+            )))
+        }
+    };
+    Ok(ring)
+}
+
+fn channels_text(channels: u32) -> String {
+    match channels {
+        1 => "mono".into(),
+        n => format!("{n} channels"),
+    }
 }
 
 /// Moves audio from the source to the publisher until the source ends, the
@@ -140,8 +198,9 @@ fn pump(
         }
         position += frames as u64;
         let source: &dyn Source = source;
+        let whole = pipeline.frame_len();
         pipeline.push(&interleaved[..frames * channels], |frame, pos| {
-            publisher.frame(frame, pos, frame.len(), source, source_per_ring);
+            publisher.frame(frame, pos, whole, source, source_per_ring);
             prepared = false;
         });
         // A live source delivers a frame in several device buffers: once most of it

@@ -1,6 +1,7 @@
-//! Signal processing between a source and the ring: downmix, resample, cut
-//! frames, measure levels. Everything here works in preallocated buffers.
+//! Signal processing between a source and the ring: pick or mix channels,
+//! resample, cut frames, measure levels. Everything here works in preallocated buffers.
 
+pub mod channels;
 pub mod downmix;
 pub mod framer;
 pub mod level;

@@ -110,6 +110,12 @@ impl Resampler {
         }
     }
 
+    /// The most output one `push` of `input` samples, or the `finish`, can
+    /// emit in total: a block per whole chunk, the filter's tail, and margin.
+    pub fn most_output_for(&self, input: usize) -> usize {
+        (input / self.pending.len() + 4) * self.out.len()
+    }
+
     /// Feeds `samples`, calling `emit` with every block of output. Never allocates.
     pub fn push(&mut self, mut samples: &[f32], emit: &mut impl FnMut(&[f32])) {
         self.in_total += samples.len() as u64;

@@ -4,7 +4,7 @@ Audacity label track of the speech segments.
 A ring reader like any other. The file is valid at every moment (its header is kept
 up to date), so Ctrl-C, SIGTERM, the ring closing or the engine dying all leave a
 complete file. Frames lost to overrun are written as silence and counted, so the
-file's timeline stays true.
+file's timeline stays true. A multi-channel ring gives a WAV file of as many channels.
 
     v2m-record OUT.wav [--name NAME] [--speech-only] [--labels OUT.txt]
                        [--duration S] [--format int16|float32]
@@ -74,7 +74,11 @@ class Recorder:
             start = self.wav.seconds
             for index in range(span.first, span.end):
                 frame = self.reader.peek(index)
-                samples = np.zeros(size, np.float32) if frame is None else frame.samples.copy()
+                samples = (
+                    np.zeros(size * self.wav.channels, np.float32)
+                    if frame is None
+                    else frame.samples.copy()
+                )
                 if frame is not None and not frame.valid():  # overwritten during the copy
                     samples[:] = 0
                 self.wav.write(samples)
@@ -144,7 +148,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"v2m-record: {e}", file=sys.stderr)
         return 2
     waiting[0] = False
-    wav = WavWriter(outputs[0], args.out, reader.sample_rate, args.format)
+    wav = WavWriter(outputs[0], args.out, reader.sample_rate, args.format, reader.info.channels)
     labels = os.fdopen(outputs[1], "w") if args.labels else None
     recorder = Recorder(reader, wav, labels, args.speech_only)
     limit = None if args.duration is None else int(args.duration / reader.frame_duration)

@@ -81,22 +81,26 @@ def _kind(mode: int) -> str:
 
 
 class WavWriter:
-    """Appends float32 samples in [-1, 1] to a mono WAV file of ``rate`` Hz on ``fd``
-    (from :func:`open_output`; the writer closes it)."""
+    """Appends float32 samples in [-1, 1] to a WAV file of ``rate`` Hz and ``channels``
+    interleaved channels on ``fd`` (from :func:`open_output`; the writer closes it).
+    ``samples`` counts sample frames (one sample of every channel)."""
 
-    def __init__(self, fd: int, path: str, rate: int, sample_format: str = "int16") -> None:
+    def __init__(
+        self, fd: int, path: str, rate: int, sample_format: str = "int16", channels: int = 1
+    ) -> None:
         if sample_format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {sample_format!r}")
-        self.path, self.rate, self.format = path, rate, sample_format
+        self.path, self.rate, self.format, self.channels = path, rate, sample_format, channels
         self.samples = 0
         floating = sample_format == "float32"
-        self._width = 4 if floating else 2
+        self._width = (4 if floating else 2) * channels  # bytes per sample frame
         block = self._width
+        bits = 32 if floating else 16
         if floating:  # WAVE_FORMAT_IEEE_FLOAT: an 18-byte fmt chunk and a fact chunk
-            fmt = struct.pack("<HHIIHHH", 3, 1, rate, rate * block, block, 32, 0)
+            fmt = struct.pack("<HHIIHHH", 3, channels, rate, rate * block, block, bits, 0)
             extra = b"fact" + struct.pack("<II", 4, 0)
         else:
-            fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * block, block, 16)
+            fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, bits)
             extra = b""
         header = b"RIFF\0\0\0\0WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra
         self._fact_at = len(header) - 4 if floating else None
@@ -140,8 +144,9 @@ class WavWriter:
                 self.samples += done // self._width
 
     def write_silence(self, count: int) -> None:
-        """Appends ``count`` zero samples (a gap in the stream keeps its place in time)."""
-        self.write(np.zeros(count, np.float32))
+        """Appends ``count`` zero sample frames (a gap in the stream keeps its place in
+        time)."""
+        self.write(np.zeros(count * self.channels, np.float32))
 
     def _sync_sizes(self) -> None:
         data = self.samples * self._width
