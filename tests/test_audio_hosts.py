@@ -11,7 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Callable, Dict, Iterator, List, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,7 @@ import pytest
 
 import v2m
 from support.engine import ENGINE
+from support.feed_match import glitches
 from support.pipewire_server import SINK, PipeWireServer, wav_file
 from support.pulse_server import PulseServer
 from support.rings import ring_file
@@ -111,39 +112,6 @@ def stop_engine(engine: "subprocess.Popen[str]") -> str:
     return stderr
 
 
-def feed_position(captured: npt.NDArray[np.float32], feed: Samples) -> int:
-    """Where in the (looping) feed `captured` starts."""
-    looped = np.concatenate([feed, feed])
-    n = len(looped) + len(captured)
-    spectrum = np.fft.rfft(looped, n) * np.conj(np.fft.rfft(captured, n))
-    return int(np.argmax(np.fft.irfft(spectrum, n))) % len(feed)
-
-
-BLOCK = 2048
-
-
-def glitches(captured: npt.NDArray[np.float32], feed: Samples) -> Tuple[List[str], List[str]]:
-    """How `captured` departs from one unbroken stretch of the feed, block by
-    block: the blocks that are not an exact stretch of it (within one 16-bit
-    step: PipeWire's float graph rounds the 16-bit feed once; ALSA and
-    PulseAudio carry it bit-exactly), and the exact blocks that do not follow
-    on from the exact block before (samples lost or repeated in between)."""
-    looped = np.concatenate([feed, feed])
-    not_feed: List[str] = []
-    jumps: List[str] = []
-    last_exact: Optional[Tuple[int, int]] = None  # (start in captured, place in feed)
-    for start in range(0, len(captured) - BLOCK + 1, BLOCK):
-        block = captured[start : start + BLOCK]
-        place = feed_position(block, feed)
-        if np.max(np.abs(block - looped[place : place + BLOCK])) > 1 / 32768:
-            not_feed.append(f"samples {start}-{start + BLOCK} are not the feed")
-            continue
-        if last_exact is not None and (place - last_exact[1]) % len(feed) != start - last_exact[0]:
-            jumps.append(f"samples {start}-{start + BLOCK} do not follow on")
-        last_exact = (start, place)
-    return not_feed, jumps
-
-
 def capture_is_the_feed(case: Case, tmp_path: Path, ring_name: str, seconds: float) -> None:
     """Plays noise through `case`'s server, captures `seconds` of it through the
     engine, and checks that every sample arrived, in order, at full level."""
@@ -174,7 +142,7 @@ def capture_is_the_feed(case: Case, tmp_path: Path, ring_name: str, seconds: flo
     # the sound server itself loses or repeats a stretch (PipeWire's own
     # recorder does too), which no frame flag can know. A wrong format, gain,
     # channel or order breaks every block; losses in the engine, more than one.
-    not_feed, jumps = glitches(np.concatenate([f.samples for f in frames]), feed)
+    not_feed, jumps, _ = glitches(np.concatenate([f.samples for f in frames]), feed)
     assert len(not_feed) <= 1 and len(jumps) <= 1, (not_feed, jumps)
     assert not ring_file(ring_name).exists()
 

@@ -93,14 +93,24 @@ static FACADE: Facade = Facade;
 
 impl ::log::Log for Facade {
     fn enabled(&self, metadata: &::log::Metadata<'_>) -> bool {
-        enabled(level_of(metadata.level()))
+        enabled(facade_level(metadata))
     }
 
     fn log(&self, record: &::log::Record<'_>) {
-        write(level_of(record.level()), *record.args());
+        write(facade_level(record.metadata()), *record.args());
     }
 
     fn flush(&self) {}
+}
+
+/// Our own crates speak at their level; a library's messages are details (`-v`): the
+/// PulseAudio client, say, reports a "Client disconnected" error for every stream the
+/// engine retires on purpose, which would read as a failure that never happened.
+fn facade_level(metadata: &::log::Metadata<'_>) -> Level {
+    match metadata.target().starts_with("v2m") {
+        true => level_of(metadata.level()),
+        false => Level::Debug,
+    }
 }
 
 fn level_of(level: ::log::Level) -> Level {

@@ -91,6 +91,17 @@ class Frame:
         return bool(self.flags & layout.FLAG_DISCONTINUITY)
 
     @property
+    def source_restart(self) -> bool:
+        """The source started over before this frame: a device reopened (after a
+        failure, or on the system's new default source) or a looped file."""
+        return bool(self.flags & layout.FLAG_SOURCE_RESTART)
+
+    @property
+    def device_overrun(self) -> bool:
+        """The capture device overran (an xrun) before this frame."""
+        return bool(self.flags & layout.FLAG_DEVICE_OVERRUN)
+
+    @property
     def padded(self) -> bool:
         """The source ended inside this frame; samples past ``valid_samples`` are zeros."""
         return bool(self.flags & layout.FLAG_PADDED)

@@ -65,6 +65,7 @@ class EngineOptions(TypedDict, total=False):
     channel_map: str
     vad_channel: Union[str, int]
     device_buffer_ms: int
+    wait_for_device: bool
     capture_buffer_ms: int
     group_readable: bool
     pace_to_readers: bool

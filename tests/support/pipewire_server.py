@@ -18,7 +18,7 @@ import subprocess
 import time
 import wave
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -39,31 +39,47 @@ context.properties = {{
     default.clock.allowed-rates = [ {rate} ]
 }}
 context.objects = [
+{sinks}]
+"""
+SINK_CONF = """\
     {{ factory = adapter
         args = {{
             factory.name     = support.null-audio-sink
-            node.name        = "{sink}"
-            node.description = "v2m test sink"
+            node.name        = "{name}"
+            node.description = "v2m test sink {name}"
             media.class      = Audio/Sink
-            audio.position   = [ MONO ]
+            audio.position   = [ {positions} ]
             audio.rate       = {rate}
+            priority.session = {priority}
             object.linger    = true
         }}
     }}
-]
 """
+POSITIONS = {1: "MONO", 2: "FL FR", 4: "FL FR RL RR"}
+"""Channel positions by count; PipeWire maps a stream's channels onto a node's by
+position, so a sink of these positions carries each channel through unmixed."""
 
 
 class PipeWireServer:
     def __init__(
-        self, runtime_dir: Path, feed: Path, rate: int = 16000, pulse: bool = False
+        self,
+        runtime_dir: Path,
+        feed: Path,
+        rate: int = 16000,
+        pulse: bool = False,
+        channels: int = 1,
+        more_sinks: Sequence[str] = (),
     ) -> None:
-        """`feed` is a mono 16-bit WAV file, played into the sink in a loop. With
-        `pulse`, pipewire-pulse serves PulseAudio clients too (`PULSE_SERVER`)."""
+        """`feed` is a 16-bit WAV file of `channels` channels, played into the sink
+        `SINK` (of as many channels) in a loop. With `pulse`, pipewire-pulse serves
+        PulseAudio clients too (`PULSE_SERVER`). `more_sinks` are mono null sinks
+        beside it, silent until something plays into them; `SINK` stays the default."""
         self.runtime_dir = runtime_dir
         self.feed = feed
         self.rate = rate
         self.pulse = pulse
+        self.channels = channels
+        self.more_sinks = list(more_sinks)
         self.env: Dict[str, str] = dict(
             os.environ,
             XDG_RUNTIME_DIR=str(runtime_dir),
@@ -86,7 +102,17 @@ class PipeWireServer:
     def start(self) -> None:
         conf_dir = self.runtime_dir / "config" / "pipewire" / "pipewire.conf.d"
         conf_dir.mkdir(parents=True, exist_ok=True)
-        (conf_dir / "v2m-null-sink.conf").write_text(SERVER_CONF.format(rate=self.rate, sink=SINK))
+        sinks = [(SINK, self.channels, 2000)] + [(name, 1, 1) for name in self.more_sinks]
+        conf = SERVER_CONF.format(
+            rate=self.rate,
+            sinks="".join(
+                SINK_CONF.format(
+                    name=name, positions=POSITIONS[channels], rate=self.rate, priority=priority
+                )
+                for name, channels, priority in sinks
+            ),
+        )
+        (conf_dir / "v2m-null-sink.conf").write_text(conf)
         self._spawn(
             ["dbus-daemon", "--session", "--nofork", f"--address=unix:path={self.runtime_dir}/bus"]
         )
@@ -155,6 +181,17 @@ class PipeWireServer:
         self.processes.append(process)
         return process
 
+    def set_default_source(self, node: str) -> None:
+        """Makes `node` (a sink: its monitor) the default source, as a desktop's
+        sound settings do."""
+        subprocess.run(
+            ["pw-metadata", "0", "default.audio.source", f'{{"name":"{node}"}}'],
+            env=self.env,
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
+
     def _pw_cli(self, *args: str) -> int:
         return subprocess.run(
             ["pw-cli", *args], env=self.env, capture_output=True, timeout=10
@@ -180,9 +217,10 @@ class PipeWireServer:
 
 
 def wav_file(path: Path, samples: npt.NDArray[np.float64], rate: int) -> Path:
-    """Writes `samples` (floats in [-1, 1]) as a mono 16-bit WAV file."""
+    """Writes `samples` (floats in [-1, 1]; shape (n,) or (n, channels)) as a
+    16-bit WAV file."""
     with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
+        out.setnchannels(1 if samples.ndim == 1 else samples.shape[1])
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())

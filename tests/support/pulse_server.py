@@ -15,13 +15,24 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 SINK = "v2mtest"
+CHANNEL_MAPS = {
+    1: "mono",
+    2: "front-left,front-right",
+    4: "front-left,front-right,rear-left,rear-right",
+}
+"""The layouts cpal's PulseAudio host asks for. A sink of another channel map (a null
+sink's own default for 4 channels is front-left,front-center,front-right,rear-center)
+is remixed by the server into the stream's layout, channels bleeding into each other."""
 
 
 class PulseServer:
-    def __init__(self, runtime_dir: Path, feed: Path, rate: int = 16000) -> None:
+    def __init__(self, runtime_dir: Path, feed: Path, rate: int = 16000, channels: int = 1) -> None:
+        """`feed` is raw s16le audio of `channels` interleaved channels at `rate`,
+        played into the null sink `SINK` in a loop."""
         self.runtime_dir = runtime_dir
         self.feed = feed
         self.rate = rate
+        self.channels = channels
         self.env: Dict[str, str] = dict(
             os.environ,
             XDG_RUNTIME_DIR=str(runtime_dir),
@@ -45,7 +56,8 @@ class PulseServer:
                 "--disallow-exit",
                 "--log-target=stderr",
                 "--load=module-native-protocol-unix",
-                f"--load=module-null-sink sink_name={SINK} rate={self.rate} channels=1",
+                f"--load=module-null-sink sink_name={SINK} rate={self.rate} "
+                f"channels={self.channels} channel_map={CHANNEL_MAPS[self.channels]}",
             ],
             env=self.env,
             check=True,
@@ -54,23 +66,53 @@ class PulseServer:
         )
         self._wait(lambda: self._pactl("info") == 0, "the server to answer")
         # Keep the sink running: a null sink's monitor only produces while fed.
+        self.play(SINK, self.feed, self.channels)
+
+    def play(self, sink: str, feed: Path, channels: int = 1) -> None:
+        """Plays raw s16le `feed` into `sink` (until the server stops)."""
         self.feeders.append(
             subprocess.Popen(
                 [
                     "pacat",
                     "--playback",
-                    f"--device={SINK}",
+                    f"--device={sink}",
                     "--raw",
                     "--format=s16le",
                     f"--rate={self.rate}",
-                    "--channels=1",
-                    str(self.feed),
+                    f"--channels={channels}",
+                    f"--channel-map={CHANNEL_MAPS[channels]}",
+                    str(feed),
                 ],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         )
+
+    def add_sink(self, name: str, channels: int = 1) -> int:
+        """Loads another null sink (its monitor is the source `NAME.monitor`); the
+        module's index."""
+        loaded = subprocess.run(
+            ["pactl", "load-module", "module-null-sink", f"sink_name={name}"]
+            + [
+                f"rate={self.rate}",
+                f"channels={channels}",
+                f"channel_map={CHANNEL_MAPS[channels]}",
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return int(loaded.stdout.strip())
+
+    def remove_module(self, index: int) -> None:
+        """Unloads a module (a sink added by `add_sink`: its device disappears)."""
+        subprocess.run(["pactl", "unload-module", str(index)], env=self.env, timeout=10, check=True)
+
+    def set_default_source(self, name: str) -> None:
+        subprocess.run(["pactl", "set-default-source", name], env=self.env, timeout=10, check=True)
 
     def stop(self) -> None:
         for feeder in self.feeders:

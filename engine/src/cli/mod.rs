@@ -189,6 +189,12 @@ pub struct RunArgs {
     /// through PipeWire, short ones lose audio when the cores are saturated.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub device_buffer_ms: Option<u32>,
+    /// A capture device that is not there yet (a USB microphone not plugged in, a
+    /// sound server not started) is waited for, with the ring already open, instead of
+    /// being an error. The device is then opened at --device-rate and --device-channels
+    /// (the ring's rate and mono, or the channels --channels asks for, when not given).
+    #[arg(long)]
+    pub wait_for_device: bool,
     /// Audio held between the capture callback and the DSP thread, in ms.
     #[arg(long, default_value_t = DEFAULT_BUFFER_MS, value_parser = clap::value_parser!(u32).range(10..=600_000))]
     pub capture_buffer_ms: u32,
@@ -225,6 +231,12 @@ impl RunArgs {
             )));
         }
         let channels = self.channel_request()?;
+        if self.wait_for_device && !self.source.is_live() {
+            return Err(EngineError::BadInput(format!(
+                "--wait-for-device waits for a capture device; {} is not one (use default or device:NAME)",
+                self.source
+            )));
+        }
         let neg_threshold = self.vad_neg_threshold.unwrap_or_else(|| neg_threshold_for(self.vad_threshold));
         if neg_threshold > self.vad_threshold {
             return Err(EngineError::BadInput(format!(
@@ -244,6 +256,7 @@ impl RunArgs {
                     period_ms: self.device_buffer_ms,
                     realtime: self.priority == PriorityChoice::Realtime,
                     host: self.host,
+                    wait_for_device: self.wait_for_device,
                 },
             },
             speed: self.speed,

@@ -25,6 +25,9 @@ pub struct CaptureShared {
     pub overruns: AtomicU64,
     /// The stream failed (device unplugged, invalidated): the DSP thread reopens it.
     pub failed: AtomicBool,
+    /// The system's default source changed under a `--source default` stream: the
+    /// DSP thread follows it (reopens, or flags the server's own move of the stream).
+    pub default_changed: AtomicBool,
     /// Raise the callback thread to real-time priority on its first buffer.
     pub raise_priority: AtomicBool,
     /// What the callback thread got, for the DSP thread to report.

@@ -171,7 +171,9 @@ where
             ErrorKind::Xrun => {
                 shared.overruns.fetch_add(1, Ordering::Relaxed);
             }
-            ErrorKind::DeviceChanged | ErrorKind::RealtimeDenied => {}
+            // The host moved a `default` stream to the new default source itself.
+            ErrorKind::DeviceChanged => shared.default_changed.store(true, Ordering::Release),
+            ErrorKind::RealtimeDenied => {}
             _ => shared.failed.store(true, Ordering::Release),
         },
         None,
