@@ -1,9 +1,5 @@
-"""The real cpal/ALSA capture path, through ALSA `file` PCMs that replay raw files.
-
-ALSA's `type file` PCM over the `null` slave delivers a raw file's samples
-exactly but as fast as the CPU allows (no clock) and repeats stale data past
-the end, so each test captures exactly the file's length with --duration.
-"""
+"""The real cpal/ALSA capture path, through ALSA `file` PCMs that replay raw files
+(`support.alsa_files`): each test captures exactly the file's length with --duration."""
 
 from __future__ import annotations
 
@@ -19,9 +15,11 @@ import numpy as np
 import pytest
 
 import v2m
+from support.alsa_files import FilePcm, alsa_env
 from support.engine import ENGINE, ROOT
 from support.pulse_server import PulseServer
 from support.rings import ring_file
+from support.snr import lowpass, snr_db
 
 SPEECH = ROOT / "assets" / "speech.wav"
 # The ramp device's samples count 0..RAMP_PERIOD-1 over and over. A prime:
@@ -33,34 +31,12 @@ pytestmark = pytest.mark.skipif(
     shutil.which("sox") is None, reason="sox is needed (make test installs it)"
 )
 
-PCM = """
-pcm.{name} {{
-    type plug
-    slave {{
-        pcm {{
-            type file
-            slave.pcm "null"
-            file "/dev/null"
-            infile "{infile}"
-            format "raw"
-        }}
-        format S16_LE
-        rate {rate}
-        channels {channels}
-    }}
-    hint {{
-        show on
-        description "{description}"
-    }}
-}}
-"""
-
 
 class AlsaFixture:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.raw: Dict[str, Path] = {}
-        conf = []
+        pcms = []
         for name, rate, channels in (("v2mtest16", 16000, 1), ("v2mtest48", 48000, 2)):
             raw = root / f"{name}.raw"
             subprocess.run(
@@ -82,31 +58,15 @@ class AlsaFixture:
                 check=True,
             )
             self.raw[name] = raw
-            conf.append(
-                PCM.format(
-                    name=name,
-                    infile=raw,
-                    rate=rate,
-                    channels=channels,
-                    description=f"v2m test capture {rate} Hz {channels} ch",
-                )
+            pcms.append(
+                FilePcm(name, raw, rate, channels, f"v2m test capture {rate} Hz {channels} ch")
             )
         # A ramp: each sample's value says where in the file it came from.
         ramp = root / "v2mramp16.raw"
         (np.arange(RAMP_SAMPLES) % RAMP_PERIOD).astype("<u2").tofile(ramp)
         self.raw["v2mramp16"] = ramp
-        conf.append(
-            PCM.format(
-                name="v2mramp16",
-                infile=ramp,
-                rate=16000,
-                channels=1,
-                description="v2m test ramp 16000 Hz 1 ch",
-            )
-        )
-        self.conf = root / "asound.conf"
-        self.conf.write_text("".join(conf))
-        self.env = dict(os.environ, ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{self.conf}")
+        pcms.append(FilePcm("v2mramp16", ramp, 16000, 1, "v2m test ramp 16000 Hz 1 ch"))
+        self.env = alsa_env(root / "asound.conf", pcms)
 
     def engine(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -235,20 +195,10 @@ def test_capture_at_48k_stereo_goes_through_the_resampler(
     # Sample-aligned (no lag search): the resampler removes its own delay.
     # Full band, the two filters' different edges near 8 kHz dominate the
     # error; below 6.5 kHz, what is left is 16-bit quantisation.
-    full_snr = _snr_db(reference[:n], audio[:n])
-    band_snr = _snr_db(_lowpass(reference[:n], 6500), _lowpass(audio[:n], 6500))
+    full_snr = snr_db(reference[:n], audio[:n])
+    band_snr = snr_db(lowpass(reference[:n], 6500), lowpass(audio[:n], 6500))
     assert full_snr > 33, f"full-band SNR {full_snr:.1f} dB"
     assert band_snr > 55, f"SNR below 6.5 kHz {band_snr:.1f} dB"
-
-
-def _snr_db(reference: np.ndarray, signal: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(reference**2) / np.sum((signal - reference) ** 2)))
-
-
-def _lowpass(x: np.ndarray, hz: float, rate: int = 16000) -> np.ndarray:
-    spectrum = np.fft.rfft(x)
-    spectrum[np.fft.rfftfreq(len(x), 1 / rate) > hz] = 0
-    return np.fft.irfft(spectrum, len(x))
 
 
 def test_an_unknown_device_is_a_clear_error(alsa: AlsaFixture, ring_name: str) -> None:
