@@ -7,7 +7,9 @@ promises: ``(frame_samples, channels)``."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
+import urllib.request
 import wave
 from pathlib import Path
 from typing import Iterator, List
@@ -268,3 +270,59 @@ def test_a_reader_from_before_multichannel_rings_reads_one_correctly(
     audio = np.load(out)[: len(channels)]
     assert audio.shape == channels.shape
     assert np.array_equal(audio, channels.astype(np.float32) / np.float32(32768))
+
+
+def test_the_monitor_and_the_exporter_show_a_level_per_channel(
+    ring_name: str, engines: Engines, four_channels: tuple[Path, Int16s]
+) -> None:
+    """Speech, silence, noise and a tone: each channel's own level, the exporter's with
+    a ``channel`` label."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    path, _ = four_channels
+    engines.run(ring_name, f"file:{path}", loop=True, channels=4, vad="energy")
+    bin_dir = Path(PYTHON).parent
+    monitor = subprocess.run(
+        [str(bin_dir / "v2m-monitor"), "--name", ring_name, "--plain", "--duration", "2.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert monitor.returncode == 0, monitor.stderr
+    line = monitor.stdout.splitlines()[-1]
+    assert "channels rms 0:" in line and " 1:-120.0 " in line, line
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    exporter = subprocess.Popen(
+        [str(bin_dir / "v2m-exporter"), "--port", str(port), "--name", ring_name],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        levels: dict[tuple[str, str], float] = {}
+
+        def scraped() -> bool:
+            try:
+                url = f"http://127.0.0.1:{port}/metrics"
+                text = urllib.request.urlopen(url, timeout=5).read().decode()
+            except OSError:
+                return False
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == "v2m_channel_level_dbfs":
+                        labels = sample.labels
+                        levels[(labels["channel"], labels["measure"])] = sample.value
+            return len(levels) == 8
+
+        wait_for(scraped, timeout=15, what="the exporter's per-channel levels")
+    finally:
+        exporter.terminate()
+        exporter.wait(10)
+    assert levels[("1", "rms")] == -120.0 and levels[("1", "peak")] == -120.0, levels
+    # The tone (amplitude 8000/32768): RMS 20·log10(0.244/√2) = -15.3 dBFS.
+    assert abs(levels[("3", "rms")] - -15.3) < 0.3, levels
+    # Noise uniform in ±3000/32768: RMS 0.0916/√3, -25.5 dBFS.
+    assert abs(levels[("2", "rms")] - -25.5) < 0.5, levels

@@ -90,6 +90,12 @@ class RingsCollector:
         level = family(
             "gauge", "v2m_level_dbfs", "Level of the latest frame", labels=["ring", "measure"]
         )
+        channel_level = family(
+            "gauge",
+            "v2m_channel_level_dbfs",
+            "Level of the latest frame, per ring channel (counted from 0)",
+            labels=["ring", "channel", "measure"],
+        )
         probability = family(
             "gauge", "v2m_vad_probability", "VAD probability of the latest frame", labels=["ring"]
         )
@@ -137,6 +143,9 @@ class RingsCollector:
                 counters[key].add_metric(ring, float(value))
             level.add_metric([f.name, "rms"], f.rms_dbfs)
             level.add_metric([f.name, "peak"], f.peak_dbfs)
+            for k, (rms, peak) in enumerate(zip(f.channel_rms_dbfs, f.channel_peak_dbfs)):
+                channel_level.add_metric([f.name, str(k), "rms"], rms)
+                channel_level.add_metric([f.name, str(k), "peak"], peak)
             probability.add_metric(ring, f.vad_prob)
             speech.add_metric(ring, 1.0 if f.speech else 0.0)
             vad_per_frame.add_metric(ring, f.vad_us_per_frame / 1e6)
@@ -147,7 +156,8 @@ class RingsCollector:
                     list(zip(bounds, (float(c) for c in f.latency_buckets))),
                     f.latency_sum_s,
                 )
-        yield from (up, info, start, *counters.values(), level, probability, speech)
+        yield from (up, info, start, *counters.values(), level, channel_level)
+        yield from (probability, speech)
         yield from (vad_per_frame, latency)
 
     def figures(self) -> List[Figures]:

@@ -1,7 +1,7 @@
 """``v2m-monitor``: a live view of one or more rings, drawn with ``rich``.
 
 Per ring: the engine (state, pid, generation, uptime, source), the input level (RMS
-and peak in dBFS, a meter and a history), the VAD (probability trace with the
+and peak in dBFS, a meter and a history; a meter per channel in a multi-channel ring), the VAD (probability trace with the
 threshold, the speech flag, utterances), this reader's frame rate and drops, delivery
 latency and publish jitter over the last seconds, and the engine's counters (xruns,
 samples lost, source restarts, VAD time per frame). It follows the engine through
@@ -54,7 +54,7 @@ def plain_line(f: Figures) -> str:
     lat, jit, e = f.latency_us, f.jitter_us, f.engine
     return (
         f"{head} | {f.fps:.1f} fps, {f.frames} frames, dropped {f.dropped} | "
-        f"rms {f.rms_dbfs:.1f} peak {f.peak_dbfs:.1f} dBFS | "
+        f"rms {f.rms_dbfs:.1f} peak {f.peak_dbfs:.1f} dBFS{_channels_text(f)} | "
         f"vad {f.vad_prob:.2f} {'speech' if f.speech else 'quiet'} utterances {f.utterances} | "
         f"latency p50 {lat.get('p50', 0):.0f} p99 {lat.get('p99', 0):.0f} "
         f"max {lat.get('max', 0):.0f} us | jitter sd {jit.get('sd', 0):.0f} "
@@ -62,6 +62,14 @@ def plain_line(f: Figures) -> str:
         f"lost {e.get('samples_lost', 0)} restarts {e.get('source_restarts', 0)} "
         f"vad {f.vad_us_per_frame:.0f} us/frame"
     )
+
+
+def _channels_text(f: Figures) -> str:
+    """Each channel's RMS, for a ring of more than one channel."""
+    if f.channels < 2:
+        return ""
+    levels = " ".join(f"{k}:{rms:.1f}" for k, rms in enumerate(f.channel_rms_dbfs))
+    return f" (channels rms {levels})"
 
 
 def panel(f: Figures, width: int) -> object:
@@ -82,6 +90,11 @@ def panel(f: Figures, width: int) -> object:
     level = rich_text.Text(meter(f.rms_dbfs, 30), style="green")
     level.append(f"  RMS {f.rms_dbfs:6.1f} dBFS   peak {f.peak_dbfs:6.1f} dBFS")
     grid.add_row("level", level)
+    if f.channels > 1:
+        for k, (rms, peak) in enumerate(zip(f.channel_rms_dbfs, f.channel_peak_dbfs)):
+            row = rich_text.Text(meter(rms, 30), style="green")
+            row.append(f"  RMS {rms:6.1f} dBFS   peak {peak:6.1f} dBFS")
+            grid.add_row(f"channel {k}", row)
     grid.add_row(
         "history", rich_text.Text(sparkline(f.level_history, -METER_DB, 0, trace), style="green")
     )

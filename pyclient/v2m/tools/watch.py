@@ -34,6 +34,19 @@ def dbfs(linear: float) -> float:
     return 20 * math.log10(linear) if linear > 1e-6 else -120.0
 
 
+def channel_levels(frame: Frame) -> Tuple[List[float], List[float]]:
+    """The frame's RMS and peak of each channel (linear), over its valid samples: the
+    header's level is of the whole frame, every channel together."""
+    if frame.samples.ndim == 1:
+        return [frame.rms], [frame.peak]
+    audio = frame.samples[: frame.valid_samples].astype(np.float64)
+    if len(audio) == 0:
+        return [0.0] * audio.shape[1], [0.0] * audio.shape[1]
+    rms = np.sqrt(np.mean(audio * audio, axis=0))
+    peak = np.abs(audio).max(axis=0)
+    return [float(v) for v in rms], [float(v) for v in peak]
+
+
 @dataclass
 class Figures:
     """What a tool shows of one ring at one moment."""
@@ -51,6 +64,9 @@ class Figures:
     fps: float = 0.0
     rms_dbfs: float = -120.0
     peak_dbfs: float = -120.0
+    channels: int = 1
+    channel_rms_dbfs: List[float] = field(default_factory=list)  # the latest frame's, per channel
+    channel_peak_dbfs: List[float] = field(default_factory=list)
     vad_prob: float = 0.0
     speech: bool = False
     threshold: float = 0.5
@@ -88,6 +104,7 @@ class RingWatch:
         self._frames = self._dropped_before = self._utterances = 0
         self._speech_frames = 0
         self._last: Optional[Frame] = None
+        self._channel_levels: Tuple[List[float], List[float]] = ([], [])  # rms, peak (linear)
         self._was_speech = False
         self._arrivals: Deque[Tuple[float, int, int]] = collections.deque()  # (t, publish, lat)
         self._levels: Deque[float] = collections.deque()
@@ -187,6 +204,7 @@ class RingWatch:
         while self._arrivals and self._arrivals[0][0] < horizon:
             self._arrivals.popleft()
         self._levels.append(dbfs(frame.rms))
+        self._channel_levels = channel_levels(frame)
         self._vad.append((frame.vad_prob, frame.speech))
         if frame.speech:
             self._speech_frames += 1
@@ -224,6 +242,11 @@ class RingWatch:
         f.dropped = self._dropped_before + (reader.dropped if reader is not None else 0)
         if self._last is not None:
             f.rms_dbfs, f.peak_dbfs = dbfs(self._last.rms), dbfs(self._last.peak)
+            rms, peak = self._channel_levels
+            f.channels = len(rms)
+            f.channel_rms_dbfs, f.channel_peak_dbfs = [dbfs(v) for v in rms], [
+                dbfs(v) for v in peak
+            ]
             f.vad_prob, f.speech = self._last.vad_prob, self._last.speech
         if len(self._arrivals) > 1:
             times, published, latency = (np.asarray(c) for c in zip(*self._arrivals))
