@@ -104,3 +104,20 @@ def test_a_publisher_that_cannot_start_stops_the_bridge_bench_with_its_reason(
     assert latency.returncode != 0
     assert "the Python publisher did not start" in latency.stderr, latency.stderr[-2000:]
     assert not list(Path("/dev/shm").glob("v2m-bench*")), "no ring is left behind"
+
+
+def test_the_channel_cost_bench_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / "channels_cost.py"), "--seconds", "1", "--runs", "1"]
+        + ["--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((tmp_path / "channels.json").read_text())["rows"]
+    assert [(r["device_rate"], r["channels"]) for r in rows] == [
+        (rate, channels) for rate in (16000, 48000) for channels in (1, 2, 4, 8)
+    ]
+    assert all(r["core_share"] > 0 for r in rows)
+    assert (tmp_path / "channels.md").read_text().count("| 48 kHz |") == 4

@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use commands::{bench_vad, check_headers, devices, layout, list, run, status};
+use commands::{bench_dsp, bench_vad, check_headers, devices, layout, list, run, status};
 use error::EngineError;
 
 /// How long the engine waits for its last messages to reach stderr.
@@ -47,6 +47,7 @@ fn main() {
             status::status(name, *json, watch.then(|| Duration::from_secs_f64(*interval)))
         }
         Command::BenchVad(args) => bench_vad::bench_vad(&args.config()),
+        Command::BenchDsp(args) => bench_dsp::bench_dsp(&args.config()),
         Command::Layout => layout::layout(),
         Command::CheckHeaders => check_headers::check_headers(),
         Command::Flags => cli::reference::print(),

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod reference;
 use v2m_layout::{Geometry, Origin, RingConfig, VadConfig};
 
+use crate::commands::bench_dsp::BenchDspConfig;
 use crate::commands::bench_vad::BenchVadConfig;
 use crate::commands::run::RunConfig;
 use crate::dsp::channels::{ChannelRequest, VadChannel};
@@ -99,6 +100,10 @@ pub enum Command {
     /// Time a VAD over a file's frames, without a ring (for bench/vad.py).
     #[command(hide = true)]
     BenchVad(BenchVadArgs),
+    /// Time the DSP chain of a live N-channel source, without a device or a ring
+    /// (for bench/channels_cost.py).
+    #[command(hide = true)]
+    BenchDsp(BenchDspArgs),
     /// Validate a corpus of headers from stdin (for the validator agreement test).
     #[command(hide = true)]
     CheckHeaders,
@@ -348,6 +353,39 @@ impl BenchVadArgs {
             },
             interval: Duration::from_secs_f64(self.interval_ms / 1000.0),
             prepare: !self.no_prepare,
+        }
+    }
+}
+
+/// Options of `bench-dsp`.
+#[derive(Args, Debug)]
+pub struct BenchDspArgs {
+    /// Channels the device delivers and the ring keeps.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(v2m_layout::MAX_CHANNELS)))]
+    pub channels: u32,
+    /// The device's rate in Hz.
+    #[arg(long, default_value_t = 16_000, value_parser = parse_rate)]
+    pub device_rate: u32,
+    /// The ring's rate in Hz.
+    #[arg(long, default_value_t = 16_000, value_parser = parse_rate)]
+    pub rate: u32,
+    /// Samples per frame.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=i64::from(v2m_layout::MAX_FRAME_SAMPLES)))]
+    pub frame: u32,
+    /// Seconds of audio to push through.
+    #[arg(long, default_value_t = 60.0, value_parser = parse_duration)]
+    pub seconds: f64,
+}
+
+impl BenchDspArgs {
+    /// The configuration `bench-dsp` works from.
+    pub fn config(&self) -> BenchDspConfig {
+        BenchDspConfig {
+            channels: self.channels as usize,
+            device_rate: self.device_rate,
+            ring_rate: self.rate,
+            frame: self.frame,
+            seconds: self.seconds,
         }
     }
 }

@@ -23,13 +23,13 @@ use v2m_ring::shm::RingName;
 use v2m_ring::RingWriter;
 
 /// Sample frames read from a source at a time.
-const READ_FRAMES: usize = 1024;
+pub const READ_FRAMES: usize = 1024;
 /// How much of a frame must have arrived from a live source before the VAD
 /// warms its caches for it (with 5 ms device buffers and 32 ms frames, one
 /// or two buffers before the frame is complete).
 const PREPARE_AT_FILL: f64 = 0.75;
 /// Input chunk of the resampler for live sources: small, for low latency.
-const LIVE_RESAMPLER_CHUNK: usize = 96;
+pub const LIVE_RESAMPLER_CHUNK: usize = 96;
 
 /// Everything `run` needs, already checked (the CLI builds it).
 #[derive(Clone, Debug)]
