@@ -35,6 +35,7 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Default)]
 struct Counts {
     frames: u64,
+    /// Messages that carried frames (the end message may carry none).
     messages: u64,
     lapped: u64,
     refused: u64,
@@ -370,7 +371,8 @@ fn stream(
         match sent {
             Ok(()) => {
                 counts.frames += batch.len() as u64;
-                counts.messages += 1;
+                // The end message may carry no frame: it is not a batch of them.
+                counts.messages += u64::from(!batch.is_empty());
             }
             Err(e) => {
                 counts.refused += batch.len() as u64;
