@@ -156,3 +156,27 @@ def test_the_gil_switch_interval_helper_sets_and_returns() -> None:
         assert sys.getswitchinterval() == pytest.approx(0.001)
     finally:
         sys.setswitchinterval(old)
+
+
+def test_a_raised_reader_puts_its_thread_back_when_the_stream_ends(ring_name: str) -> None:
+    """What the thread does after the stream must not run at real-time priority: it
+    would hold a CPU ahead of every other real-time reader (36-141 ms stalls)."""
+    seen: List[int] = []
+
+    def read() -> None:
+        with v2m.spawn("tone:440", ring_name, "energy", engine=ENGINE, duration=1.0) as engine:
+            reader = engine.reader(priority=True)
+            for _ in reader:
+                seen.append(os.sched_getscheduler(0))
+            seen.append(os.sched_getscheduler(0))  # iteration over: the stream ended
+            reader.close()
+            with engine.reader(priority=True) as again:  # and closing puts it back too
+                again.read(timeout=0)
+            seen.append(os.sched_getscheduler(0))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join(timeout=60)
+    if ROOT_USER:
+        assert seen[0] & 0xFF == os.SCHED_FIFO, "raised while reading"
+    assert seen[-2] == os.SCHED_OTHER and seen[-1] == os.SCHED_OTHER, seen

@@ -12,6 +12,12 @@ Permission: root, ``CAP_SYS_NICE``, or an ``RLIMIT_RTPRIO`` above zero (for exam
 ``@audio - rtprio 20`` in ``/etc/security/limits.conf``). Without it a nice level is
 tried, which needs ``RLIMIT_NICE`` or the same capability.
 
+A reader puts its thread back as it found it when the stream ends or the reader
+closes (:class:`SavedScheduling`): what the thread does next, say summing up what it
+read, must not run at real-time priority. Readers that kept ``SCHED_FIFO`` after their
+stream ended held their CPU through that work ahead of other real-time readers, whose
+last frames then waited 36 to 141 ms (``bench/latency_suite.py``, 4 and 8 readers).
+
 The GIL: a frame reaches Python code only when the waiting thread holds the GIL. A
 CPU-bound pure-Python thread in the same process keeps it for up to
 ``sys.getswitchinterval()`` (5 ms) at a time; :func:`shorten_gil_switch_interval`
@@ -59,6 +65,35 @@ def raise_priority(realtime_priority: int = REALTIME_PRIORITY) -> Priority:
         return Priority("nice", NICE_LEVEL, f"real-time: {refused}")
     except OSError as e:
         return Priority("normal", 0, f"real-time: {refused}; nice: {e.strerror or e}")
+
+
+@dataclass(frozen=True)
+class SavedScheduling:
+    """A thread's scheduling policy, real-time priority and nice level, to put back
+    (:meth:`restore` may be called from any thread)."""
+
+    thread: int
+    policy: int
+    priority: int
+    nice: int
+
+    @classmethod
+    def of_this_thread(cls) -> "SavedScheduling":
+        thread = threading.get_native_id()
+        return cls(
+            thread,
+            os.sched_getscheduler(thread),
+            os.sched_getparam(thread).sched_priority,
+            os.getpriority(os.PRIO_PROCESS, thread),
+        )
+
+    def restore(self) -> None:
+        """Puts the thread back; a thread that has ended is left alone."""
+        try:
+            os.sched_setscheduler(self.thread, self.policy, os.sched_param(self.priority))
+            os.setpriority(os.PRIO_PROCESS, self.thread, self.nice)
+        except OSError:
+            pass  # gone, or (leaving real-time never needs a permission) nothing to undo
 
 
 def shorten_gil_switch_interval(seconds: float = GIL_SWITCH_INTERVAL_S) -> float:

@@ -25,7 +25,7 @@ from .frame import Frame
 from .losses import LossLog
 from .mapping import RingMapping
 from .ordering import reader_fence
-from .priority import Priority, raise_priority
+from .priority import Priority, SavedScheduling, raise_priority
 from .ring_facts import RingFacts
 from .slots import SlotReader
 from .speech_iterators import SpeechIterators
@@ -152,6 +152,7 @@ class Reader(RingFacts, SpeechIterators):
         self._raise_priority = priority
         self.priority_result: Optional[Priority] = None
         """With ``priority=True``: what the reading thread got (after the first read)."""
+        self._scheduling_before: Optional[SavedScheduling] = None
         self._waiting = strategy(wake, name)
         self.name = name
         self.path = ring_path(name)
@@ -271,6 +272,7 @@ class Reader(RingFacts, SpeechIterators):
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._raise_priority:
             self._raise_priority = False
+            self._scheduling_before = SavedScheduling.of_this_thread()
             self.priority_result = raise_priority()
             LOG.info("ring %r: reader thread at %s", self.name, self.priority_result)
         if self._ring is None:
@@ -310,6 +312,7 @@ class Reader(RingFacts, SpeechIterators):
                 if int(ring.seq[0]) > index:
                     continue  # the final frames were published just before closing
                 self._ended = True
+                self._lower_priority()
                 return None
             wait = LIVENESS_INTERVAL_S
             if deadline is not None:
@@ -369,8 +372,17 @@ class Reader(RingFacts, SpeechIterators):
 
     # ---- lifecycle -------------------------------------------------------------------------
 
+    def _lower_priority(self) -> None:
+        """Puts a thread raised by ``priority=True`` back as it was (see
+        :mod:`v2m.priority`): the stream ended, or the reader closes."""
+        if self._scheduling_before is not None:
+            self._scheduling_before.restore()
+            self._scheduling_before = None
+
     def close(self) -> None:
-        """Unmaps the ring. Frames still referenced keep their memory alive."""
+        """Unmaps the ring. Frames still referenced keep their memory alive; a thread
+        raised by ``priority=True`` is put back as it was."""
+        self._lower_priority()
         self._detached = False
         self._waiting.close()
         if self._pacing is not None:
