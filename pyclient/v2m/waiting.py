@@ -17,6 +17,7 @@ from . import layout
 from .frame import Frame
 from .futex import futex_wait
 from .ordering import no_fence
+from .placement import SleepPlacement
 from .slots import SlotReader
 from .wake import AdaptiveWake, Plan
 
@@ -48,11 +49,23 @@ class WaitStrategy(Protocol):
     def close(self) -> None: ...
 
 
+def sleep(placement: SleepPlacement, address: int, word: int, timeout_s: float) -> None:
+    """``FUTEX_WAIT`` on the reader's own CPU (:mod:`v2m.placement`)."""
+    mask = placement.before_sleep()
+    try:
+        futex_wait(address, word, timeout_s)
+    finally:
+        placement.after_sleep(mask)
+
+
 class FutexWait:
     """Sleeps until the engine's ``FUTEX_WAKE`` (or the timeout)."""
 
+    def __init__(self) -> None:
+        self._placement = SleepPlacement()
+
     def wait(self, slots: SlotReader, word: int, published: int, timeout_s: float) -> bool:
-        futex_wait(slots.ring.word_address, word, timeout_s)
+        sleep(self._placement, slots.ring.word_address, word, timeout_s)
         return True
 
     def handed_out(self, frame: Frame) -> None:
@@ -65,7 +78,7 @@ class FutexWait:
         return None
 
     def close(self) -> None:
-        pass
+        self._placement.close()
 
 
 class AdaptiveWait:
@@ -73,11 +86,12 @@ class AdaptiveWait:
 
     def __init__(self, ring_name: str) -> None:
         self._wake = AdaptiveWake(ring_name)
+        self._placement = SleepPlacement()
 
     def wait(self, slots: SlotReader, word: int, published: int, timeout_s: float) -> bool:
         plan = self._wake.plan(time.monotonic_ns())
         if plan is None:
-            futex_wait(slots.ring.word_address, word, timeout_s)
+            sleep(self._placement, slots.ring.word_address, word, timeout_s)
             return True
         self._watch(slots, word, published, plan, timeout_s)
         return False
@@ -90,7 +104,9 @@ class AdaptiveWait:
         ring, wake = slots.ring, self._wake
         now = time.monotonic_ns()
         if now < plan.wake_ns:
-            futex_wait(ring.word_address, word, min(timeout_s, (plan.wake_ns - now) / 1e9))
+            sleep(
+                self._placement, ring.word_address, word, min(timeout_s, (plan.wake_ns - now) / 1e9)
+            )
             woke = time.monotonic_ns()
             if woke >= plan.wake_ns:
                 wake.timer_woke(woke - plan.wake_ns)
@@ -119,6 +135,7 @@ class AdaptiveWait:
 
     def close(self) -> None:
         self._wake.close()
+        self._placement.close()
 
 
 def strategy(wake: str, ring_name: str) -> WaitStrategy:

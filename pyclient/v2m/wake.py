@@ -30,7 +30,9 @@ import socket
 import statistics
 import threading
 from dataclasses import dataclass
-from typing import Deque, List, Optional
+from typing import Deque, Optional, Tuple
+
+from . import seats
 
 HISTORY = 32
 """Publish intervals, latenesses and timer wake-ups the estimates are made from."""
@@ -97,11 +99,9 @@ class WatchSeats:
     on a ring, and none once more adaptive readers share the ring than that.
 
     Readers spinning on every core delay the engine itself (it must preempt one to
-    publish) and the readers woken by FUTEX_WAIT. Seats and presence are names in
-    the abstract Unix socket namespace, bound by one socket at a time and released
-    by the kernel when the socket closes or the process dies: nothing to clean up,
-    nothing left behind. A name squatted by someone else only costs a reader its
-    watching (it waits in FUTEX_WAIT) or makes it count one reader too many.
+    publish) and the readers woken by FUTEX_WAIT. Seats and presence are
+    :mod:`v2m.seats`: a name squatted by someone else only costs a reader its watching
+    (it waits in FUTEX_WAIT) or makes it count one reader too many.
     """
 
     def __init__(self, ring: str) -> None:
@@ -110,7 +110,7 @@ class WatchSeats:
         self._seats = [f"{prefix}-watch-{k}" for k in range(self._spare)]
         self._present = [f"{prefix}-adaptive-{k}" for k in range(MAX_COUNTED_READERS)]
         self._seat: Optional[socket.socket] = None
-        self._presence = _bind_first(self._present)
+        self._presence = _socket_of(seats.take_first(self._present))
 
     @property
     def held(self) -> bool:
@@ -119,11 +119,11 @@ class WatchSeats:
     def take(self) -> None:
         """Takes a free seat, if there is one."""
         if self._seat is None:
-            self._seat = _bind_first(self._seats)
+            self._seat = _socket_of(seats.take_first(self._seats))
 
     def crowded(self) -> bool:
         """More adaptive readers on this ring than cores to spare."""
-        return self._readers() > self._spare
+        return seats.taken(self._present) > self._spare
 
     def release(self) -> None:
         if self._seat is not None:
@@ -136,32 +136,9 @@ class WatchSeats:
             self._presence.close()
             self._presence = None
 
-    def _readers(self) -> int:
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            count = 0
-            for name in self._present:
-                try:
-                    probe.connect(name)
-                    count += 1
-                except OSError:
-                    pass
-            return count
-        finally:
-            probe.close()
 
-
-def _bind_first(names: List[str]) -> Optional[socket.socket]:
-    """A socket bound to the first free name, or None."""
-    for name in names:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            sock.bind(name)
-        except OSError:
-            sock.close()
-            continue
-        return sock
-    return None
+def _socket_of(seat: Optional[Tuple[int, socket.socket]]) -> Optional[socket.socket]:
+    return None if seat is None else seat[1]
 
 
 class AdaptiveWake:
