@@ -41,15 +41,20 @@ MIN_INTERVALS = 4
 MIN_CADENCE_NS = 4_000_000
 MAX_CADENCE_NS = 1_000_000_000
 WARM_UP_NS = 200_000
-"""How long the reader should already be running when the frame lands. A CPU that
-has just left idle runs Python several times slower for a while (cold caches and
-TLB; on a VM the host ran something else meanwhile): the watch loop
-re-reads the newest frame meanwhile, so the path the next frame takes is warm."""
-EARLY_UNTRAINED_NS = 400_000
-"""How long before the grid point the reader asks to be woken: its timer's own
-lateness (p95 of the last ``HISTORY`` timed wake-ups) plus ``WARM_UP_NS``. An idle
-CPU is as slow to wake for a timer as for a FUTEX_WAKE, so this is learned per
-machine; until ``MIN_TIMER_SAMPLES`` wake-ups are measured it is this."""
+WARM_UP_SHARE = 0.01
+"""How long the reader should already be running when the frame lands: ``WARM_UP_NS``,
+or 1 % of the cadence if that is less. A CPU that has just left idle runs Python
+several times slower for a while (cold caches and TLB; on a VM the host ran something
+else meanwhile): the watch loop re-reads the newest frame meanwhile, so the path the
+next frame takes is warm. At short cadences the caches stay warmer, and the budget
+(``CPU_BUDGET``) leaves less: a fixed 200 µs kept 5 and 10 ms frames from ever being
+watched."""
+UNTRAINED_TIMER_NS = 200_000
+"""How late a timer wakes the reader, until ``MIN_TIMER_SAMPLES`` timed wake-ups are
+measured (then: their p95; an idle CPU is as slow to wake for a timer as for a
+FUTEX_WAKE, so this is learned per machine); capped, like the warm-up, at 1 % of the
+cadence. The reader asks to be woken that much plus the warm-up before the frame is
+due: 400 µs at 20 ms and longer until it has learned, 200 µs at 10 ms."""
 MIN_TIMER_SAMPLES = 8
 MIN_SAMPLES = 8
 """Frames woken by FUTEX_WAIT measured before the first watch: what watching must beat."""
@@ -158,12 +163,14 @@ class AdaptiveWake:
         self._last_publish: Optional[int] = None
         self._grid: Optional[int] = None
         self._intervals: Deque[int] = collections.deque(maxlen=HISTORY)
+        self._off_cadence = 0
+        """Publish intervals in a row that were not the cadence."""
         self._lateness: Deque[int] = collections.deque(maxlen=HISTORY)
         self._cadence: Optional[int] = None
         self._late95 = self._late50 = 0
         self._timer_late: Deque[int] = collections.deque(maxlen=HISTORY)
         self._timer95 = self._timer50 = 0
-        self._early = EARLY_UNTRAINED_NS
+        self._early = UNTRAINED_TIMER_NS + WARM_UP_NS
         self._seen_late: Deque[bool] = collections.deque(maxlen=CONTENTION_WINDOW)
         self._seen_ns: Optional[int] = None
         self._waited_by: Optional[str] = None  # how the reader waited for the next frame
@@ -276,6 +283,7 @@ class AdaptiveWake:
             return self._futex("learning")
         if not MIN_CADENCE_NS <= cadence <= MAX_CADENCE_NS:
             return self._futex("cadence")
+        self._early = self._early_for(cadence)
         if len(self._delays["futex"]) < MIN_SAMPLES:
             return self._futex("learning")
         # A typical watch runs from a typically late timer to a typically late frame;
@@ -295,6 +303,16 @@ class AdaptiveWake:
             return self._futex("late")
         return Plan(due - self._early, give_up)
 
+    def _early_for(self, cadence: int) -> int:
+        """How long before the due time to be woken: the timer's lateness (learned, or
+        ``UNTRAINED_TIMER_NS``) plus the warm-up, at this cadence."""
+        share = int(WARM_UP_SHARE * cadence)
+        if len(self._timer_late) >= MIN_TIMER_SAMPLES:
+            timer = self._timer95
+        else:
+            timer = min(UNTRAINED_TIMER_NS, share)
+        return timer + min(WARM_UP_NS, share)
+
     def _futex(self, why: str) -> Optional[Plan]:
         self.futex_waits[why] = self.futex_waits.get(why, 0) + 1
         return None
@@ -302,9 +320,7 @@ class AdaptiveWake:
     def _learn(self) -> None:
         if self._restart:
             self._restart = False
-            self._last_publish, self._grid, self._cadence = None, None, None
-            self._intervals.clear()
-            self._lateness.clear()
+            self._forget_cadence()
         while self._pending:
             self._take(self._pending.popleft())
         if self._lateness:
@@ -313,7 +329,6 @@ class AdaptiveWake:
         if len(self._timer_late) >= MIN_TIMER_SAMPLES:
             self._timer50 = _percentile(self._timer_late, 0.5)
             self._timer95 = _percentile(self._timer_late, 0.95)
-            self._early = self._timer95 + WARM_UP_NS
 
     def _take(self, publish_ns: int) -> None:
         last = self._last_publish
@@ -322,13 +337,28 @@ class AdaptiveWake:
             return
         cadence = self._cadence
         if cadence is None or round((publish_ns - last) / cadence) == 1:
-            self._intervals.append(publish_ns - last)  # lost frames are not intervals
+            self._intervals.append(publish_ns - last)
+            self._off_cadence = 0
+        else:  # a lost frame is not an interval; a run of them is a new cadence
+            self._off_cadence += 1
+            if self._off_cadence >= MIN_INTERVALS:
+                self._forget_cadence()
+                self._last_publish = publish_ns
+                return
         if cadence is not None:
             self._follow_grid(publish_ns, cadence)
         if len(self._intervals) >= MIN_INTERVALS:
             self._cadence = int(statistics.median(self._intervals))
             if self._grid is None:
                 self._grid = publish_ns
+
+    def _forget_cadence(self) -> None:
+        """Learns the cadence anew: a new engine, or frames on another cadence (a replay
+        at another speed, a mirror whose source changed)."""
+        self._last_publish, self._grid, self._cadence = None, None, None
+        self._intervals.clear()
+        self._lateness.clear()
+        self._off_cadence = 0
 
     def _follow_grid(self, publish_ns: int, cadence: int) -> None:
         grid = self._grid if self._grid is not None else publish_ns
