@@ -10,10 +10,17 @@ private PulseAudio source: capture → Python latency at several frame sizes, an
 python-sounddevice against the engine with a busy "transcriber" thread.
 
     .venv/bin/python bench/latency_suite.py            # or: make bench (about 10 minutes)
+    .venv/bin/python bench/latency_suite.py --long     # or: make bench-long (about 50 minutes)
     .venv/bin/python bench/latency_suite.py --smoke    # a few hundred frames, no plots
 
 Writes ``bench/results/suite.json`` (every figure with its configuration),
-``suite.md`` (the tables) and PNG plots.
+``suite.md`` (the tables) and PNG plots; ``--long`` writes ``long.json``, ``long.md``
+and its plots: the headline cases at a 10 ms cadence, 10,000 frames per reader, long
+enough for p99.9.
+
+Every percentile comes with its sample count, and only where the count resolves it:
+p99 needs ``P99_MIN_FRAMES`` frames per reader, p99.9 ``P999_MIN_FRAMES``; the quick
+suite (161 frames per reader at 32 ms) prints "–" where it cannot say.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -40,6 +47,25 @@ from sounddevice_vs_engine import compare  # noqa: E402
 from transports import ENGINE, TRANSPORTS, Case, Result  # noqa: E402
 
 CADENCES_NS = {"32 ms": 32_000_000, "1 ms": 1_000_000}
+LONG_CADENCES_NS = {"10 ms": 10_000_000}
+LONG_FRAMES = 10_000
+LONG_TRANSPORTS = [
+    "v2m Reader (futex)",
+    "v2m Reader (adaptive)",
+    "v2m Reader (priority)",
+    "raw futex (floor)",
+    "raw busy poll (floor)",
+    "Unix socket SEQPACKET",
+    "iceoryx2 pub/sub + event",
+]
+"""The long run's cases: the default Reader and the adaptive one against the floors and
+the peers that come closest, 1 and 4 readers, idle and with both cores busy."""
+P99_MIN_FRAMES = 1_000
+P999_MIN_FRAMES = 10_000
+"""Frames per reader a percentile needs: p99 from fewer than 1,000 is one of the ten
+worst frames, p99.9 from fewer than 10,000 the worst one or two."""
+NEEDED = {"p99_us": P99_MIN_FRAMES, "slowest_reader_p99_us": P99_MIN_FRAMES}
+NEEDED["p99.9_us"] = P999_MIN_FRAMES
 SINGLE_READER = {"raw busy poll (floor)"}
 """Transports that spin a core per reader: only measured with one."""
 
@@ -67,16 +93,21 @@ def summarize(results: List[Result], cadence_ns: int) -> Dict[str, object]:
         wall = float(str(r["wall_s"]))
         cpu.append(100 * float(str(r["cpu_s"])) / wall if wall > 0 else 0.0)
     pooled = np.concatenate(latencies) if latencies else np.zeros(0)
+    per_reader = min((len(lat) for lat in latencies), default=0)
     out: Dict[str, object] = {
         "frames": int(len(pooled)),
+        "frames_per_reader": per_reader,
         "lost": int(sum(int(str(r["lost"])) for r in results)),
         "cpu_percent_per_reader": float(np.mean(cpu)) if cpu else 0.0,
         "jitter_sd_us": float(np.mean(jitter_sd)) if jitter_sd else 0.0,
         "jitter_max_us": float(np.max(jitter_max)) if jitter_max else 0.0,
-        "slowest_reader_p99_us": max(per_reader_p99) if per_reader_p99 else 0.0,
+        "slowest_reader_p99_us": (
+            max(per_reader_p99) if per_reader_p99 and per_reader >= P99_MIN_FRAMES else None
+        ),
     }
-    for p in (50, 90, 99, 99.9):
-        out[f"p{p:g}_us"] = float(np.percentile(pooled, p)) if len(pooled) else 0.0
+    for p, needed in ((50, 1), (90, 1), (99, P99_MIN_FRAMES), (99.9, P999_MIN_FRAMES)):
+        resolved = len(pooled) and per_reader >= needed
+        out[f"p{p:g}_us"] = float(np.percentile(pooled, p)) if resolved else None
     out["max_us"] = float(pooled.max()) if len(pooled) else 0.0
     wake = [r["wake"] for r in results if "wake" in r]
     if wake:  # the adaptive reader: how often it was awake for the frame, and backed off
@@ -115,7 +146,7 @@ def run_matrix(
 ) -> List[Dict[str, object]]:
     rows = []
     loads = [False] + ([True] if args.loaded_readers and shutil.which("stress-ng") else [])
-    for cadence_label, cadence_ns in CADENCES_NS.items():
+    for cadence_label, cadence_ns in args.cadence_set.items():
         if (args.smoke and cadence_label != "1 ms") or not _chosen(cadence_label, args.cadences):
             continue
         seconds = args.seconds_slow if cadence_ns > 10_000_000 else args.seconds_fast
@@ -138,6 +169,12 @@ def run_matrix(
                     }
                     row.update(summarize(results, cadence_ns))
                     rows.append(row)
+                    if not loaded:
+                        samples[f"{transport.name} @ {cadence_label} ×{readers}"] = [
+                            (h - p) / 1000
+                            for r in results
+                            for h, p in zip(r["held_ns"], r["publish_ns"])  # type: ignore[call-overload]
+                        ]
                     if readers == 1 and not loaded:
                         samples[f"{transport.name} @ {cadence_label}"] = [
                             (h - p) / 1000
@@ -171,10 +208,15 @@ def _row_text(r: Dict[str, object]) -> str:
 def _row_figures(r: Dict[str, object]) -> str:
     return (
         f"{r['transport']:<26} {r['cadence']:>5} {r['readers']:>2} rdr {r['load']:<15} "
-        f"n={r['frames']:<6} p50 {r['p50_us']:7.0f} p99 {r['p99_us']:7.0f} "
-        f"p99.9 {r['p99.9_us']:7.0f} max {r['max_us']:7.0f} µs  jitter sd {r['jitter_sd_us']:6.0f} "
-        f"cpu {r['cpu_percent_per_reader']:5.1f}%  lost {r['lost']}"
+        f"n={r['frames_per_reader']}/reader p50 {_us(r['p50_us']):>7} p99 {_us(r['p99_us']):>7} "
+        f"p99.9 {_us(r['p99.9_us']):>7} max {r['max_us']:7.0f} µs  jitter sd "
+        f"{r['jitter_sd_us']:6.0f} cpu {r['cpu_percent_per_reader']:5.1f}%  lost {r['lost']}"
     )
+
+
+def _us(value: object) -> str:
+    """A figure in whole µs, or "–" where too few frames resolve it."""
+    return "–" if value is None else f"{float(str(value)):.0f}"
 
 
 def configuration(args: argparse.Namespace) -> Dict[str, object]:
@@ -207,8 +249,10 @@ def configuration(args: argparse.Namespace) -> Dict[str, object]:
         }
         | {"v2m-engine": engine, "commit": commit},
         "frame": "512 float32 samples (16 kHz mono, 32 ms of audio)",
-        "cadences": list(CADENCES_NS),
-        "parameters": {k: v for k, v in vars(args).items()},
+        "cadences": list(args.cadence_set),
+        "parameters": {k: v for k, v in vars(args).items() if k != "cadence_set"},
+        "long": bool(args.long),
+        "command": "python bench/latency_suite.py" + (" --long" if args.long else ""),
         "v2m producer": "v2m-engine run --source counter --vad off --speed 1 | 32",
         "latency": "consumer's CLOCK_MONOTONIC stamp when it holds the frame as a NumPy "
         "array, minus the producer's publish stamp",
@@ -234,8 +278,11 @@ def summary(doc: Dict[str, object]) -> List[str]:
     def cell(row: Optional[Dict[str, object]], *keys: str, digits: int = 0) -> str:
         if row is None:
             return "–"
-        return " / ".join(f"{float(str(row[k])):.{digits}f}" for k in keys)
+        values = [_resolved(row, k, NEEDED.get(k, 1)) for k in keys]
+        return " / ".join("–" if v is None else f"{float(str(v)):.{digits}f}" for v in values)
 
+    if "10 ms" in {r["cadence"] for r in rows}:
+        return long_summary(rows, pick, cell)
     lines = [
         "| transport | 32 ms, 1 reader: p50 / p99 µs | CPU % | 32 ms, 4 readers: slowest p99 | "
         "32 ms, cores busy: p99 | 1 ms, 1 reader: p50 / p99 | 1 ms, 8 readers: p50 / p99 |",
@@ -254,14 +301,45 @@ def summary(doc: Dict[str, object]) -> List[str]:
     return lines
 
 
+def long_summary(rows: List[Dict[str, object]], pick: Any, cell: Any) -> List[str]:
+    """The long run's headline: each transport at 10 ms, with its counts."""
+    lines = [
+        "| transport | 1 reader: p50 / p99 / p99.9 / max µs | CPU % | 4 readers: slowest p99 "
+        "/ p99.9 / max µs | CPU %/reader | cores busy, 1 reader: p99 / p99.9 | cores busy, "
+        "4 readers: slowest p99 / p99.9 | frames/reader | lost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in dict.fromkeys(str(r["transport"]) for r in rows):
+        one, four = pick(name, "10 ms", 1, "idle"), pick(name, "10 ms", 4, "idle")
+        busy_one = pick(name, "10 ms", 1, "both cores busy")
+        busy_four = pick(name, "10 ms", 4, "both cores busy")
+        cases = [c for c in (one, four, busy_one, busy_four) if c is not None]
+        counts = sorted({int(str(c["frames_per_reader"])) for c in cases})
+        lines.append(
+            f"| {name} | {cell(one, 'p50_us', 'p99_us', 'p99.9_us', 'max_us')} | "
+            f"{cell(one, 'cpu_percent_per_reader', digits=1)} | "
+            f"{cell(four, 'slowest_reader_p99_us', 'p99.9_us', 'max_us')} | "
+            f"{cell(four, 'cpu_percent_per_reader', digits=1)} | "
+            f"{cell(busy_one, 'p99_us', 'p99.9_us')} | "
+            f"{cell(busy_four, 'slowest_reader_p99_us', 'p99.9_us')} | "
+            f"{counts[0] if counts else 0}–{counts[-1] if counts else 0} | "
+            f"{sum(int(str(c['lost'])) for c in cases)} |"
+        )
+    return lines
+
+
 def markdown(doc: Dict[str, object]) -> str:
     cfg = doc["configuration"]
     assert isinstance(cfg, dict)
     lines = [
-        "# v2m latency suite",
+        "# v2m latency suite" + (" (long run)" if cfg.get("long") else ""),
         "",
         f"{cfg['date']}; {cfg['machine']}; Python {cfg['python']}; "
         + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()),
+        "",
+        f"Command: `{cfg.get('command', 'python bench/latency_suite.py')}`. A percentile "
+        f"is given only where the frames per reader resolve it (p99: {P99_MIN_FRAMES:,}, "
+        f"p99.9: {P999_MIN_FRAMES:,}); \u2013 marks one they do not.",
         "",
         "## Summary",
         "",
@@ -273,16 +351,20 @@ def markdown(doc: Dict[str, object]) -> str:
         "frame as a NumPy array (pooled over readers); jitter: standard deviation and "
         "largest deviation of inter-arrival times from the cadence; CPU: per reader process.",
         "",
-        "| transport | cadence | readers | load | frames | p50 | p90 | p99 | p99.9 | max | "
-        "slowest reader p99 | jitter sd | jitter max | CPU %/reader | lost |",
+        "| transport | cadence | readers | load | frames (per reader) | p50 | p90 | p99 | p99.9 "
+        "| max | slowest reader p99 | jitter sd | jitter max | CPU %/reader | lost |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc["matrix"]:  # type: ignore[attr-defined]
+        per_reader = r.get("frames_per_reader", r["frames"] // r["readers"])
         lines.append(
-            f"| {r['transport']} | {r['cadence']} | {r['readers']} | {r['load']} | {r['frames']} | "
-            f"{r['p50_us']:.0f} | {r['p90_us']:.0f} | {r['p99_us']:.0f} | {r['p99.9_us']:.0f} | "
-            f"{r['max_us']:.0f} | {r['slowest_reader_p99_us']:.0f} | {r['jitter_sd_us']:.0f} | "
-            f"{r['jitter_max_us']:.0f} | {r['cpu_percent_per_reader']:.1f} | {r['lost']} |"
+            f"| {r['transport']} | {r['cadence']} | {r['readers']} | {r['load']} | "
+            f"{r['frames']} ({per_reader}) | {_us(r['p50_us'])} | {_us(r['p90_us'])} | "
+            f"{_us(_resolved(r, 'p99_us', P99_MIN_FRAMES))} | "
+            f"{_us(_resolved(r, 'p99.9_us', P999_MIN_FRAMES))} | {r['max_us']:.0f} | "
+            f"{_us(_resolved(r, 'slowest_reader_p99_us', P99_MIN_FRAMES))} | "
+            f"{r['jitter_sd_us']:.0f} | {r['jitter_max_us']:.0f} | "
+            f"{r['cpu_percent_per_reader']:.1f} | {r['lost']} |"
         )
     portability = doc.get("portability")
     if isinstance(portability, dict):
@@ -346,6 +428,15 @@ def markdown(doc: Dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _resolved(row: Dict[str, object], key: str, needed: int) -> object:
+    """``row[key]``, or None where the row's frames per reader do not resolve it (a
+    results file from before the counts were kept resolves what its frames allow)."""
+    per_reader = row.get("frames_per_reader")
+    if per_reader is None:
+        per_reader = int(str(row["frames"])) // int(str(row["readers"]))
+    return row[key] if int(str(per_reader)) >= needed else None
+
+
 def _short_side(side: str) -> str:
     if "sounddevice" in side:
         return "sounddevice"
@@ -359,6 +450,10 @@ def plots(doc: Dict[str, object], samples: Dict[str, List[float]], out: Path) ->
     import matplotlib.pyplot as plt
 
     made = []
+    cfg = doc["configuration"]
+    assert isinstance(cfg, dict)
+    if cfg.get("long"):
+        return long_plots(samples, out, plt)
     for cadence in CADENCES_NS:
         fig, ax = plt.subplots(figsize=(8, 5))
         for key, values in samples.items():
@@ -423,6 +518,32 @@ def plots(doc: Dict[str, object], samples: Dict[str, List[float]], out: Path) ->
     return made
 
 
+def long_plots(samples: Dict[str, List[float]], out: Path, plt: Any) -> List[str]:
+    """Latency CDFs of the long run, 1 and 4 readers (pooled), as tail plots: the
+    fraction of frames later than x, on log axes, so p99.9 and the maxima show."""
+    made = []
+    for readers in (1, 4):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for key, values in samples.items():
+            if key.endswith(f"@ 10 ms ×{readers}"):
+                v = np.sort(np.asarray(values))
+                later = 1 - np.arange(len(v)) / len(v)
+                ax.plot(v, later, label=f"{key.split(' @ ')[0]} (n={len(v)})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("publish → NumPy array in the consumer (µs, log)")
+        ax.set_ylabel("fraction of frames later than this (log)")
+        ax.set_title(f"Tail latency, {readers} reader(s), idle machine, 10 ms cadence")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        name = f"long_tail_{readers}reader.png"
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+    return made
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds-slow", type=float, default=5.0, help="per case at 32 ms")
@@ -445,6 +566,11 @@ def main() -> int:
     parser.add_argument("--cadences", type=lambda s: s.split(","), help="only these: 32 ms, 1 ms")
     parser.add_argument("--no-live", action="store_true", help="skip capture and sounddevice")
     parser.add_argument("--smoke", action="store_true", help="a few hundred frames, 1 ms, no plots")
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help=f"the headline cases at 10 ms, {LONG_FRAMES:,} frames per reader (p99.9)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument(
         "--name", default="partial", help="file name of a partial run's results (NAME.json/md)"
@@ -460,20 +586,27 @@ def main() -> int:
         (args.out / "suite.md").write_text(markdown(doc))
         print(markdown(doc))
         return 0
+    args.cadence_set = CADENCES_NS
     if args.smoke:
         args.frames, args.readers, args.loaded_readers = args.frames or 300, [1], []
         args.capture_seconds, args.sounddevice_seconds = 4.0, 3.0
+    if args.long:
+        args.cadence_set, args.no_live = LONG_CADENCES_NS, True
+        args.frames = args.frames or LONG_FRAMES
+        args.readers, args.loaded_readers = [1, 4], [1, 4]
+        args.transports = args.transports or LONG_TRANSPORTS
     started = time.monotonic()
     samples: Dict[str, List[float]] = {}
     doc: Dict[str, object] = {"configuration": configuration(args)}
     doc["matrix"] = run_matrix(args, samples)
     rounds = 3 if args.smoke else 20
-    doc["portability"] = {
-        "reader": ordering_cost.measure(rounds=rounds),
-        "crc32_ns": ordering_cost.crc_ns(rounds=rounds),
-    }
+    if not args.long:
+        doc["portability"] = {
+            "reader": ordering_cost.measure(rounds=rounds),
+            "crc32_ns": ordering_cost.crc_ns(rounds=rounds),
+        }
     frame_sizes = [512] if args.smoke else [80, 160, 512]
-    partial = bool(args.transports or args.cadences or args.no_live)
+    partial = not args.long and bool(args.transports or args.cadences or args.no_live)
     live = not args.no_live
     doc["capture"] = capture_cases(args.capture_seconds, frame_sizes, CAPTURE_VADS) if live else []
     doc["sounddevice"] = (
@@ -483,11 +616,11 @@ def main() -> int:
     )
     doc["seconds"] = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    prefix = "smoke" if args.smoke else args.name if partial else "suite"
+    prefix = "smoke" if args.smoke else "long" if args.long else args.name if partial else "suite"
+    if prefix in ("suite", "long"):
+        doc["plots"] = plots(doc, samples, args.out)
     (args.out / f"{prefix}.json").write_text(json.dumps(doc, indent=1, default=str))
     (args.out / f"{prefix}.md").write_text(markdown(doc))
-    if prefix == "suite":
-        doc["plots"] = plots(doc, samples, args.out)
     print(markdown(doc))
     print(f"suite took {doc['seconds']:.0f} s; results in {args.out}")
     return 0
