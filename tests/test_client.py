@@ -338,7 +338,12 @@ def test_devices_and_rings_from_python() -> None:
         [PYTHON, "-m", "v2m", "devices"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    usage = subprocess.run([PYTHON, "-m", "v2m"], capture_output=True, text=True, timeout=60)
-    assert usage.returncode == 0 and "python -m v2m rings" in usage.stdout
+    # No command is a usage error, as in any CLI: the usage on stderr, exit 2, and no
+    # reST markup from a docstring.
+    bare = subprocess.run([PYTHON, "-m", "v2m"], capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 2 and bare.stderr.startswith("usage: python -m v2m COMMAND")
+    assert "``" not in bare.stderr and "rings " in bare.stderr and bare.stdout == ""
+    asked = subprocess.run([PYTHON, "-m", "v2m", "--help"], capture_output=True, text=True)
+    assert asked.returncode == 0 and asked.stdout.startswith("usage: python -m v2m")
     wrong = subprocess.run([PYTHON, "-m", "v2m", "bogus"], capture_output=True, text=True)
-    assert wrong.returncode == 2 and "python -m v2m rings" in wrong.stderr
+    assert wrong.returncode == 2 and "unknown command 'bogus'" in wrong.stderr

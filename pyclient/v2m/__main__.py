@@ -1,11 +1,4 @@
-"""``python -m v2m``: the package's commands in one place.
-
-python -m v2m rings               # every ring on this machine and its state
-python -m v2m devices             # capture devices (asks v2m-engine)
-python -m v2m monitor  [...]      # v2m-monitor
-python -m v2m exporter [...]      # v2m-exporter
-python -m v2m record   [...]      # v2m-record
-"""
+"""``python -m v2m``: the package's commands in one place (see :data:`USAGE`)."""
 
 from __future__ import annotations
 
@@ -13,6 +6,17 @@ import sys
 from typing import List, Optional
 
 from .discovery import rings
+
+USAGE = """\
+usage: python -m v2m COMMAND [ARGS...]
+
+commands:
+  rings              every ring on this machine and its state
+  devices            capture devices (asks v2m-engine)
+  monitor  [...]     a live view of rings (v2m-monitor; --help for its options)
+  exporter [...]     Prometheus metrics of every ring (v2m-exporter)
+  record   [...]     a ring to a WAV file (v2m-record)
+"""
 
 
 def _rings() -> int:
@@ -42,7 +46,7 @@ def _devices() -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    command, rest = (args[0], args[1:]) if args else ("--help", [])
+    command, rest = (args[0], args[1:]) if args else ("", [])
     if command == "rings":
         return _rings()
     if command == "devices":
@@ -53,9 +57,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .tools.exporter import main as run
     elif command == "record":
         from .tools.record import main as run
+    elif command in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0
     else:
-        print(__doc__.strip(), file=sys.stderr if command not in ("-h", "--help") else sys.stdout)
-        return 0 if command in ("-h", "--help") else 2
+        said = f"python -m v2m: unknown command '{command}'\n" if command else ""
+        print(f"{USAGE}\n{said}".rstrip(), file=sys.stderr)
+        return 2
     return run(rest)
 
 
