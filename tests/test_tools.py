@@ -210,6 +210,31 @@ def test_the_monitor_draws_in_a_terminal(ring_name: str, engines: Engines) -> No
     assert "frames/s" in screen and "latency p50" in screen and "xruns 0" in screen, screen
 
 
+def test_the_monitor_marks_what_an_80_column_terminal_cuts(
+    ring_name: str, engines: Engines
+) -> None:
+    """Lines too long for the terminal end in an ellipsis, not at the border mid-figure."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is needed to give the monitor a terminal (make test installs it)")
+    engines.run(ring_name, "tone:440", vad="energy")
+    session = f"v2m80-{ring_name}"
+    command = f"{BIN / 'v2m-monitor'} --name {ring_name} --duration 20"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command])
+    try:
+        screen = ""
+        deadline = time.monotonic() + 15
+        while "frames/s" not in screen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    delivery = next(line for line in screen.splitlines() if "frames/s" in line)
+    title = next(line for line in screen.splitlines() if "v2m ring" in line)
+    assert delivery.rstrip().endswith("… │") and title.rstrip().endswith("…─╮"), screen
+
+
 @pytest.mark.parametrize("stop", ["SIGINT to the recorder", "SIGKILL to the engine"])
 def test_the_recording_is_valid_however_it_ends(
     stop: str, tmp_path: Path, ring_name: str, engines: Engines

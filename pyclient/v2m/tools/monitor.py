@@ -78,9 +78,11 @@ def panel(f: Figures, width: int) -> object:
     rich_table = need("rich.table", "v2m-monitor")
     rich_text = need("rich.text", "v2m-monitor")
     trace = max(10, width - 50)
-    grid = rich_table.Table.grid(padding=(0, 1))
+    # The value column takes the width that is left (ratio), so a line too long for the
+    # terminal ends in "…" instead of being cut off at the border.
+    grid = rich_table.Table.grid(padding=(0, 1), expand=True)
     grid.add_column(style="bold", no_wrap=True, min_width=8)
-    grid.add_column(no_wrap=True, overflow="ellipsis")
+    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     if f.frame_samples:
         grid.add_row(
             "format",
@@ -127,7 +129,9 @@ def panel(f: Figures, width: int) -> object:
     if f.generations_seen > 1:
         title += f" (engine restarted {f.generations_seen - 1}×)"
     style = {"running": "green", "closed": "yellow", "waiting": "blue"}.get(f.state, "red")
-    return rich_panel.Panel(grid, title=title, title_align="left", border_style=style)
+    heading = rich_text.Text.from_markup(title, overflow="ellipsis")
+    heading.no_wrap = True
+    return rich_panel.Panel(grid, title=heading, title_align="left", border_style=style)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
