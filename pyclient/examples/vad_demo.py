@@ -43,6 +43,9 @@ def main() -> int:
     parser.add_argument("--source", help="engine --source (default: device or bundled sample)")
     parser.add_argument("--vad", default="silero", help="engine --vad")
     args = parser.parse_args()
+    # Line by line even into a pipe (`make demo | tee`): each line as it happens, in
+    # order with the engine's own lines on stderr.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     source = args.source or pick_source(args.engine)
     engine = subprocess.Popen(
