@@ -118,6 +118,25 @@ def summarize(results: List[Result], cadence_ns: int) -> Dict[str, object]:
     return out
 
 
+class CpuWakeLatency:
+    """A PM QoS request held open for a with-block (nothing when ``us`` is None): no CPU
+    enters an idle state whose exit takes longer than ``us``."""
+
+    def __init__(self, us: Optional[int]) -> None:
+        self.us = us
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "CpuWakeLatency":
+        if self.us is not None:
+            self.fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+            os.write(self.fd, self.us.to_bytes(4, "little", signed=True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the request
+
+
 class Load:
     """``stress-ng --cpu 2`` for the duration of a with-block (nothing when idle)."""
 
@@ -252,7 +271,6 @@ def configuration(args: argparse.Namespace) -> Dict[str, object]:
         "cadences": list(args.cadence_set),
         "parameters": {k: v for k, v in vars(args).items() if k != "cadence_set"},
         "long": bool(args.long),
-        "command": "python bench/latency_suite.py" + (" --long" if args.long else ""),
         "v2m producer": "v2m-engine run --source counter --vad off --speed 1 | 32",
         "latency": "consumer's CLOCK_MONOTONIC stamp when it holds the frame as a NumPy "
         "array, minus the producer's publish stamp",
@@ -260,7 +278,7 @@ def configuration(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def summary(doc: Dict[str, object]) -> List[str]:
-    """One line per transport: the figures the README quotes."""
+    """One line per transport: the figures the docs quote."""
     rows = doc["matrix"]
     assert isinstance(rows, list)
 
@@ -281,8 +299,12 @@ def summary(doc: Dict[str, object]) -> List[str]:
         values = [_resolved(row, k, NEEDED.get(k, 1)) for k in keys]
         return " / ".join("–" if v is None else f"{float(str(v)):.{digits}f}" for v in values)
 
-    if "10 ms" in {r["cadence"] for r in rows}:
+    cfg = doc["configuration"]
+    assert isinstance(cfg, dict)
+    if cfg.get("long"):
         return long_summary(rows, pick, cell)
+    if cfg["parameters"].get("cadences_ms"):
+        return cadence_summary(rows, cell)
     lines = [
         "| transport | 32 ms, 1 reader: p50 / p99 µs | CPU % | 32 ms, 4 readers: slowest p99 | "
         "32 ms, cores busy: p99 | 1 ms, 1 reader: p50 / p99 | 1 ms, 8 readers: p50 / p99 |",
@@ -297,6 +319,57 @@ def summary(doc: Dict[str, object]) -> List[str]:
             f"{cell(pick(name, '32 ms', 1, 'both cores busy'), 'p99_us')} | "
             f"{cell(pick(name, '1 ms', 1, 'idle'), 'p50_us', 'p99_us')} | "
             f"{cell(pick(name, '1 ms', 8, 'idle'), 'p50_us', 'p99_us')} |"
+        )
+    return lines
+
+
+def command_line(cfg: Dict[str, object]) -> str:
+    """The command that made a run, from the parameters its results file recorded."""
+    p = cfg.get("parameters")
+    assert isinstance(p, dict)
+    words = ["python bench/latency_suite.py"]
+    if p.get("long"):
+        words.append("--long")
+    if p.get("smoke"):
+        words.append("--smoke")
+    defaults = {"readers": [1, 2, 4, 8], "loaded_readers": [1, 4]}
+    if p.get("cadences_ms"):
+        words.append("--cadences-ms " + ",".join(f"{ms:g}" for ms in p["cadences_ms"]))
+    for key in ("transports", "cadences", "readers", "loaded_readers"):
+        value = p.get(key)
+        if value and not p.get("long") and value != defaults.get(key):
+            joined = ",".join(str(v) for v in value)  # type: ignore[attr-defined]
+            words.append(f"--{key.replace('_', '-')} {joined!r}" if " " in joined else
+                         f"--{key.replace('_', '-')} {joined}")  # fmt: skip
+    if p.get("no_live") and not p.get("long"):
+        words.append("--no-live")
+    for key, default in (("seconds_slow", 5.0), ("seconds_fast", 3.0)):
+        if p.get(key) not in (None, default):
+            words.append(f"--{key.replace('_', '-')} {p[key]:g}")
+    if p.get("frames") and not (p.get("long") and p["frames"] == LONG_FRAMES or p.get("smoke")):
+        words.append(f"--frames {p['frames']}")
+    if p.get("cpu_wake_latency_us") is not None:
+        words.append(f"--cpu-wake-latency-us {p['cpu_wake_latency_us']}")
+    if p.get("name") not in (None, "partial"):
+        words.append(f"--name {p['name']}")
+    return " ".join(words)
+
+
+def cadence_summary(rows: List[Dict[str, object]], cell: Any) -> List[str]:
+    """One reader at each cadence: a row per transport and cadence, with its counts."""
+    lines = [
+        "| transport | cadence | p50 / p99 / p99.9 / max µs | CPU % | frames | watched |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["readers"] != 1 or r["load"] != "idle":
+            continue
+        watched = f"{float(str(r['watched_percent'])):.0f} %" if "watched_percent" in r else "–"
+        lines.append(
+            f"| {r['transport']} | {r['cadence']} | "
+            f"{cell(r, 'p50_us', 'p99_us', 'p99.9_us', 'max_us')} | "
+            f"{cell(r, 'cpu_percent_per_reader', digits=1)} | {r['frames_per_reader']} | "
+            f"{watched} |"
         )
     return lines
 
@@ -337,7 +410,7 @@ def markdown(doc: Dict[str, object]) -> str:
         f"{cfg['date']}; {cfg['machine']}; Python {cfg['python']}; "
         + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()),
         "",
-        f"Command: `{cfg.get('command', 'python bench/latency_suite.py')}`. A percentile "
+        f"Command: `{command_line(cfg)}`. A percentile "
         f"is given only where the frames per reader resolve it (p99: {P99_MIN_FRAMES:,}, "
         f"p99.9: {P999_MIN_FRAMES:,}); \u2013 marks one they do not.",
         "",
@@ -564,8 +637,19 @@ def main() -> int:
         "a partial run writes partial.json/md",
     )
     parser.add_argument("--cadences", type=lambda s: s.split(","), help="only these: 32 ms, 1 ms")
+    parser.add_argument(
+        "--cadences-ms",
+        type=lambda s: [float(x) for x in s.split(",")],
+        help="run these cadences instead (e.g. 5,10,20,32: how a wake strategy fares at each)",
+    )
     parser.add_argument("--no-live", action="store_true", help="skip capture and sounddevice")
     parser.add_argument("--smoke", action="store_true", help="a few hundred frames, 1 ms, no plots")
+    parser.add_argument(
+        "--cpu-wake-latency-us",
+        type=int,
+        help="hold a PM QoS request (/dev/cpu_dma_latency, root) for the run: 0 keeps idle "
+        "CPUs polling instead of halting, which on a VM removes the wake-up's exit cost",
+    )
     parser.add_argument(
         "--long",
         action="store_true",
@@ -578,27 +662,31 @@ def main() -> int:
     parser.add_argument(
         "--replot",
         action="store_true",
-        help="rewrite suite.md and the plots' tables from suite.json",
+        help="rewrite suite.md from suite.json (with --long: long.md; with --name: NAME.md)",
     )
     args = parser.parse_args()
     if args.replot:
-        doc = json.loads((args.out / "suite.json").read_text())
-        (args.out / "suite.md").write_text(markdown(doc))
+        name = "long" if args.long else "suite" if args.name == "partial" else args.name
+        doc = json.loads((args.out / f"{name}.json").read_text())
+        (args.out / f"{name}.md").write_text(markdown(doc))
         print(markdown(doc))
         return 0
     args.cadence_set = CADENCES_NS
+    if args.cadences_ms:
+        args.cadence_set = {f"{ms:g} ms": int(ms * 1_000_000) for ms in args.cadences_ms}
     if args.smoke:
         args.frames, args.readers, args.loaded_readers = args.frames or 300, [1], []
         args.capture_seconds, args.sounddevice_seconds = 4.0, 3.0
     if args.long:
         args.cadence_set, args.no_live = LONG_CADENCES_NS, True
         args.frames = args.frames or LONG_FRAMES
-        args.readers, args.loaded_readers = [1, 4], [1, 4]
+        args.readers = [1, 4]  # and --loaded-readers as given (default 1,4)
         args.transports = args.transports or LONG_TRANSPORTS
     started = time.monotonic()
     samples: Dict[str, List[float]] = {}
     doc: Dict[str, object] = {"configuration": configuration(args)}
-    doc["matrix"] = run_matrix(args, samples)
+    with CpuWakeLatency(args.cpu_wake_latency_us):
+        doc["matrix"] = run_matrix(args, samples)
     rounds = 3 if args.smoke else 20
     if not args.long:
         doc["portability"] = {
@@ -616,7 +704,10 @@ def main() -> int:
     )
     doc["seconds"] = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    prefix = "smoke" if args.smoke else "long" if args.long else args.name if partial else "suite"
+    long_name = "long" if args.name == "partial" else args.name
+    prefix = (
+        "smoke" if args.smoke else long_name if args.long else args.name if partial else "suite"
+    )
     if prefix in ("suite", "long"):
         doc["plots"] = plots(doc, samples, args.out)
     (args.out / f"{prefix}.json").write_text(json.dumps(doc, indent=1, default=str))
