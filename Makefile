@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # feature: it links libpipewire, which `make deps` installs); the demo's has the defaults.
 TEST_FEATURES := --features v2m-engine/pipewire
 
-.PHONY: demo test lint unit test-arm64 test-free-threaded wheels deps demo-deps lint-deps models build build-demo bench bench-long clean
+.PHONY: demo test lint unit docs test-arm64 test-free-threaded wheels deps demo-deps lint-deps models build build-demo bench bench-long clean
 
 # `make demo` installs only what the demo needs; `make test` adds the tools of the trade.
 demo-deps:
@@ -53,12 +53,17 @@ unit: build
 	cargo test --release --locked --workspace $(TEST_FEATURES)
 	$(PY) -m pytest -q $(UNIT_PY)
 
-test: build lint
+test: build lint docs
 	cargo test --release --locked --workspace $(TEST_FEATURES)
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
 	$(PY) -m pytest tests -q
 	# The ARM64 reader's path (membarrier fences) on this CPU too; make test-arm64 runs it on ARM64.
 	V2M_READER_FENCES=always $(PY) -m pytest -q tests/test_torn_frames.py tests/test_stream.py tests/test_overrun.py tests/test_samples_first.py tests/test_ordering.py
+
+# The documentation site in build/site (MkDocs): --strict fails on a broken link,
+# anchor or API reference; tests/test_docs.py also renders it in a browser.
+docs: deps
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 # The aarch64 wheel installed into an ARM64 Python, the engine's tests and the reader's
 # against it, all under qemu-user (needs root; about 10 minutes, more the first time).

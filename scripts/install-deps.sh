@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 what=${1:-test}
 
 # The demo builds and runs the engine; the tests also make speech (espeak-ng, sox), run
-# a private PulseAudio server, PortAudio (python-sounddevice), load (stress-ng), tmux.
+# a private PulseAudio server, PortAudio (python-sounddevice), load (stress-ng), tmux,
+# and a browser for the docs.
 APT_PACKAGES=(pkg-config libasound2-dev libasound2-plugins)
 if [[ $what == test ]]; then
   APT_PACKAGES+=(espeak-ng sox pulseaudio pulseaudio-utils libportaudio2 stress-ng tmux
-    iproute2 nftables)  # the bridge tests: network namespaces, packet loss
+    iproute2 nftables  # the bridge tests: network namespaces, packet loss
+    chromium)          # the docs test renders the site in a real browser
 fi
 # The engine's PipeWire host (a cargo feature: libpipewire, and libclang for its
 # bindings) and a private PipeWire server to test it against. Without recommends:

@@ -6,8 +6,10 @@
     <!-- end results -->
 
 in README.md and docs/*.md is replaced by that results file, so a figure in the docs is
-the one the bench wrote, with the command that wrote it. ``--check`` changes nothing and
-exits 1 naming each stale block (tests/test_docs.py runs it).
+the one the bench wrote, with the command that wrote it. ``NAME.md#WORD`` takes only the
+file's "## " section whose heading begins with WORD (``#summary``, ``#capture``), with the
+file's lines of provenance (its date and command). ``--check`` changes nothing and exits 1 naming each stale block
+(tests/test_docs.py runs it).
 
     python3 scripts/render-docs.py [--check]
 """
@@ -21,7 +23,21 @@ from pathlib import Path
 from typing import List
 
 ROOT = Path(__file__).resolve().parent.parent
-BLOCK = re.compile(r"(<!-- results: (\S+) -->\n)(.*?)(<!-- end results -->)", re.S)
+BLOCK = re.compile(r"(<!-- results: ([^\s#]+)(?:#(\S+))? -->\n)(.*?)(<!-- end results -->)", re.S)
+
+
+def section_of(text: str, name: str, word: str) -> str:
+    """The section of a results file whose heading begins with ``word``, introduced by
+    where it came from."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.lower().startswith(f"## {word.lower()}")]
+    if not starts:
+        raise SystemExit(f"{name} has no '## {word}...' section to take")
+    end = next(
+        (i for i in range(starts[0] + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+    )
+    provenance = [line for line in lines[: starts[0]] if line.startswith(("Command:", "20"))]
+    return "\n".join(provenance[:2]) + "\n" + "".join(lines[starts[0] + 1 : end]).strip() + "\n"
 
 
 def rendered(text: str) -> str:
@@ -29,7 +45,10 @@ def rendered(text: str) -> str:
         source = ROOT / block.group(2)
         if not source.is_file():
             raise SystemExit(f"a docs block names {block.group(2)}, which does not exist")
-        return block.group(1) + source.read_text() + block.group(4)
+        content = source.read_text()
+        if block.group(3):
+            content = section_of(content, block.group(2), block.group(3))
+        return block.group(1) + content + block.group(5)
 
     return BLOCK.sub(fill, text)
 
@@ -39,7 +58,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="only say what is stale")
     args = parser.parse_args()
     stale: List[str] = []
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]:
         text = page.read_text()
         new = rendered(text)
         if new != text:

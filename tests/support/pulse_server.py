@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -68,24 +69,28 @@ class PulseServer:
         # Keep the sink running: a null sink's monitor only produces while fed.
         self.play(SINK, self.feed, self.channels)
 
-    def play(self, sink: str, feed: Path, channels: int = 1) -> None:
-        """Plays raw s16le `feed` into `sink` (until the server stops)."""
+    def play(self, sink: str, feed: Path, channels: int = 1, loop: bool = False) -> None:
+        """Plays raw s16le `feed` into `sink`, once or (`loop`) again and again, until
+        the server stops."""
+        pacat = [
+            "pacat",
+            "--playback",
+            f"--device={sink}",
+            "--raw",
+            "--format=s16le",
+            f"--rate={self.rate}",
+            f"--channels={channels}",
+            f"--channel-map={CHANNEL_MAPS[channels]}",
+            str(feed),
+        ]
+        command = ["sh", "-c", 'while "$@"; do :; done', "loop", *pacat] if loop else pacat
         self.feeders.append(
             subprocess.Popen(
-                [
-                    "pacat",
-                    "--playback",
-                    f"--device={sink}",
-                    "--raw",
-                    "--format=s16le",
-                    f"--rate={self.rate}",
-                    f"--channels={channels}",
-                    f"--channel-map={CHANNEL_MAPS[channels]}",
-                    str(feed),
-                ],
+                command,
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its own group: stop() ends a loop and its pacat
             )
         )
 
@@ -116,7 +121,10 @@ class PulseServer:
 
     def stop(self) -> None:
         for feeder in self.feeders:
-            feeder.kill()
+            try:
+                os.killpg(feeder.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             feeder.wait()
         self.feeders.clear()
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True, timeout=20)
