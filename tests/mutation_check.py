@@ -1,4 +1,4 @@
-"""Proves the tests hold the README's claims: each mutation below is a small deliberate
+"""Proves the tests hold the docs' claims: each mutation below is a small deliberate
 bug in the shipped code; the test named next to it must fail on it, every time.
 
     .venv/bin/python tests/mutation_check.py [--repeat 3] [--only NAME]

@@ -286,7 +286,8 @@ def test_the_examples_run() -> None:
         import faster_whisper  # noqa: F401
     except ImportError:
         missing = subprocess.run(
-            [PYTHON, str(examples / "transcribe.py"), "--engine", str(ENGINE)],
+            [PYTHON, str(examples / "transcribe.py"), "--asr", "faster-whisper"]
+            + ["--engine", str(ENGINE)],
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,4 +1,4 @@
-"""What the README promises about readers, measured by resource use, not time:
+"""What the docs promise about readers, measured by resource use, not time:
 a waiting reader costs no CPU (nothing polls), and every view keeps the mapping alive
 after ``reader.close()``."""
 

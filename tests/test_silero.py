@@ -143,7 +143,7 @@ def test_detection_in_noise(tmp_path: Path, ring_name: str, speech: object) -> N
         ring_name, write_wav(tmp_path / "noise.wav", white_noise(16000 * 10, 0.05))
     )
     flagged = int(np.sum([f.speech for f in noise]))
-    # Deterministic (same model, same seeded noise): the README's "0 % flagged".
+    # Deterministic (same model, same seeded noise): docs/engine.md's "0 % flagged".
     assert flagged == 0, f"{flagged} noise-only frames flagged as speech"
     print("\n".join(report))
 

@@ -47,7 +47,7 @@ impl Snapshot {
         (mean, s.vad_ns_max as f64 / 1000.0)
     }
 
-    /// The `--json` document (its schema is in the README).
+    /// The `--json` document (its schema is in docs/monitoring.md).
     fn json(&self, name: &RingName) -> Value {
         let (info, g, s) = (&self.info, &self.info.config.geometry, self.info.stats);
         let vad = info.config.vad;

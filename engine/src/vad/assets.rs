@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::EngineError;
 use crate::log;
 
-/// The model file the engine uses by default (see the README for why this variant).
+/// The model file the engine uses by default (docs/engine.md says why this variant).
 pub const DEFAULT_MODEL: &str = "silero_vad.onnx";
 /// The ONNX Runtime build `ort`'s `api-31` feature expects.
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";

@@ -35,7 +35,7 @@ pub enum GraphOptimization {
     Level1,
     /// Extended.
     Level2,
-    /// Layout (the engine's choice; see the README's VAD table).
+    /// Layout (the engine's choice; see the VAD table in docs/engine.md).
     #[default]
     Level3,
     /// All.
