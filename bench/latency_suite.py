@@ -533,17 +533,9 @@ def plots(doc: Dict[str, object], samples: Dict[str, List[float]], out: Path) ->
             if key.endswith(f"@ {cadence}") and not key.startswith("jitter"):
                 v = np.sort(np.asarray(values))
                 ax.plot(v, np.arange(1, len(v) + 1) / len(v), label=key.split(" @ ")[0])
-        ax.set_xscale("log")
-        ax.set_xlabel("publish → NumPy array in the consumer (µs, log)")
-        ax.set_ylabel("fraction of frames")
-        ax.set_title(f"Latency CDF, one reader, idle machine, {cadence} cadence")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        title = f"Latency CDF, one reader, idle machine, {cadence} cadence"
         name = f"latency_cdf_{cadence.replace(' ', '')}.png"
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        made.append(name)
+        made.append(_latency_figure(plt, fig, ax, title, "fraction of frames", out / name))
     fig, ax = plt.subplots(figsize=(8, 5))
     for key, values in samples.items():
         if key.startswith("jitter") and key.endswith("@ 32 ms"):
@@ -591,6 +583,20 @@ def plots(doc: Dict[str, object], samples: Dict[str, List[float]], out: Path) ->
     return made
 
 
+def _latency_figure(plt: Any, fig: Any, ax: Any, title: str, ylabel: str, path: Path) -> str:
+    """Finishes a plot of latencies (log µs on x) and saves it; its file name."""
+    ax.set_xscale("log")
+    ax.set_xlabel("publish → NumPy array in the consumer (µs, log)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def long_plots(samples: Dict[str, List[float]], out: Path, plt: Any) -> List[str]:
     """Latency CDFs of the long run, 1 and 4 readers (pooled), as tail plots: the
     fraction of frames later than x, on log axes, so p99.9 and the maxima show."""
@@ -602,18 +608,12 @@ def long_plots(samples: Dict[str, List[float]], out: Path, plt: Any) -> List[str
                 v = np.sort(np.asarray(values))
                 later = 1 - np.arange(len(v)) / len(v)
                 ax.plot(v, later, label=f"{key.split(' @ ')[0]} (n={len(v)})")
-        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("publish → NumPy array in the consumer (µs, log)")
-        ax.set_ylabel("fraction of frames later than this (log)")
-        ax.set_title(f"Tail latency, {readers} reader(s), idle machine, 10 ms cadence")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        name = f"long_tail_{readers}reader.png"
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        made.append(name)
+        title = f"Tail latency, {readers} reader(s), idle machine, 10 ms cadence"
+        ylabel = "fraction of frames later than this (log)"
+        made.append(
+            _latency_figure(plt, fig, ax, title, ylabel, out / f"long_tail_{readers}reader.png")
+        )
     return made
 
 

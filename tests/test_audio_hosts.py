@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy.typing as npt
 import pytest
 
 import v2m
-from support.engine import ENGINE
+from support.engine import ENGINE, live_engine, stop_live_engine
 from support.feed_match import glitches
 from support.pipewire_server import SINK, PipeWireServer, wav_file
 from support.pulse_server import PulseServer
@@ -96,36 +95,20 @@ CASES = [
 ]
 
 
-def run_engine(name: str, args: List[str], env: Dict[str, str]) -> "subprocess.Popen[str]":
-    return subprocess.Popen(
-        [str(ENGINE), "run", "--name", name, "--vad", "energy", "--linger", "0", *args],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def stop_engine(engine: "subprocess.Popen[str]") -> str:
-    engine.send_signal(signal.SIGTERM)
-    _, stderr = engine.communicate(timeout=15)
-    assert engine.returncode == 0, stderr
-    return stderr
-
-
 def capture_is_the_feed(case: Case, tmp_path: Path, ring_name: str, seconds: float) -> None:
     """Plays noise through `case`'s server, captures `seconds` of it through the
     engine, and checks that every sample arrived, in order, at full level."""
     feed = feed_signal(20)
     server = case.server(tmp_path, feed)
     server.start()
-    engine = run_engine(ring_name, case.args, server.env)
+    engine = live_engine(ring_name, case.args, server.env)
     try:
         with v2m.Reader(ring_name, wait=10, copy=True) as reader:
             read_frames(reader, 3)  # past the stream's start-up
             frames = read_frames(reader, int(seconds * RATE / 512))
     finally:
         try:
-            stderr = stop_engine(engine)
+            stderr = stop_live_engine(engine)
         finally:
             server.stop()  # even when the engine failed: no server outlives the test
     captured_through = [line for line in stderr.splitlines() if "capturing from" in line]
@@ -184,7 +167,9 @@ def test_the_pipewire_host_rides_out_a_server_crash(tmp_path: Path, ring_name: s
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(5 * RATE) / RATE)
     server = PipeWireServer(tmp_path / "runtime", wav_file(tmp_path / "tone.wav", tone, RATE))
     server.start()
-    engine = run_engine(ring_name, ["--host", "pipewire", "--source", f"device:{SINK}"], server.env)
+    engine = live_engine(
+        ring_name, ["--host", "pipewire", "--source", f"device:{SINK}"], server.env
+    )
     try:
         with v2m.Reader(ring_name, wait=10) as reader:
             assert 0.1 < read_frames(reader, 5)[-1].rms < 0.4, "the tone arrives"
@@ -201,7 +186,7 @@ def test_the_pipewire_host_rides_out_a_server_crash(tmp_path: Path, ring_name: s
             assert read_frames(reader, 5)[-1].rms > 0.1, "audio flows again"
     finally:
         try:
-            stderr = stop_engine(engine)
+            stderr = stop_live_engine(engine)
         finally:
             server.stop()  # even when the engine failed: no server outlives the test
     assert "reopening" in stderr and "reopened" in stderr

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pytest
 
 import v2m
-from support.engine import ENGINE
+from support.engine import ENGINE, live_engine, stop_live_engine
 from support.feed_match import glitches
 from support.pipewire_server import SINK, PipeWireServer, wav_file
 from support.pulse_server import PulseServer
@@ -36,22 +36,6 @@ def _feed(seconds: float = 20) -> npt.NDArray[np.float64]:
 def _raw(path: Path, feed: npt.NDArray[np.float64]) -> Path:
     np.round(feed * 32768).astype("<i2").tofile(path)
     return path
-
-
-def _engine(ring_name: str, env: dict[str, str], *args: str) -> "subprocess.Popen[str]":
-    return subprocess.Popen(
-        [str(ENGINE), "run", "--name", ring_name, "--vad", "energy", "--linger", "0", *args],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _stop(engine: "subprocess.Popen[str]") -> str:
-    engine.terminate()
-    _, stderr = engine.communicate(timeout=15)
-    assert engine.returncode == 0, stderr
-    return stderr
 
 
 def _frames(reader: v2m.Reader, count: int, timeout: float = 10) -> List[v2m.Frame]:
@@ -80,14 +64,10 @@ def _until(
 def test_a_device_that_appears_later_is_waited_for(tmp_path: Path, ring_name: str) -> None:
     feed = _feed()
     server = PulseServer(tmp_path / "runtime", _raw(tmp_path / "feed.raw", feed))
-    engine = _engine(
+    engine = live_engine(
         ring_name,
+        ["--host", "pulseaudio", "--source", f"device:{SINK}.monitor", "--wait-for-device"],
         server.env,
-        "--host",
-        "pulseaudio",
-        "--source",
-        f"device:{SINK}.monitor",
-        "--wait-for-device",
     )
     try:
         with v2m.Reader(ring_name, wait=10, copy=True) as reader:
@@ -97,7 +77,7 @@ def test_a_device_that_appears_later_is_waited_for(tmp_path: Path, ring_name: st
             frames = _frames(reader, 3 + RATE // 512)[3:]
     finally:
         try:
-            stderr = _stop(engine)
+            stderr = stop_live_engine(engine)
         finally:
             server.stop()
     assert "waiting for capture device" in stderr and "the ring opens meanwhile" in stderr
@@ -156,7 +136,7 @@ def test_a_change_of_the_default_source_is_followed(
 ) -> None:
     make_server, quiet_source, host = case
     server = make_server(tmp_path, _feed())
-    engine = _engine(ring_name, server.env, "--host", host, "--source", "default")
+    engine = live_engine(ring_name, ["--host", host, "--source", "default"], server.env)
     try:
         with v2m.Reader(ring_name, wait=10, copy=True) as reader:
             before = _frames(reader, 10)[3:]
@@ -168,7 +148,7 @@ def test_a_change_of_the_default_source_is_followed(
             after = _frames(reader, 12)[2:]  # past what was queued before the switch
     finally:
         try:
-            stderr = _stop(engine)
+            stderr = stop_live_engine(engine)
         finally:
             server.stop()
     assert all(np.abs(f.samples).max() == 0 for f in after), "then the silent one"
@@ -189,8 +169,8 @@ def test_a_device_that_disappears_is_opened_again_when_it_returns(
     raw = _raw(tmp_path / "feed.raw", feed)
     module = server.add_sink("v2musb")
     server.play("v2musb", raw)
-    engine = _engine(
-        ring_name, server.env, "--host", "pulseaudio", "--source", "device:v2musb.monitor"
+    engine = live_engine(
+        ring_name, ["--host", "pulseaudio", "--source", "device:v2musb.monitor"], server.env
     )
     try:
         with v2m.Reader(ring_name, wait=10, copy=True) as reader:
@@ -200,11 +180,13 @@ def test_a_device_that_disappears_is_opened_again_when_it_returns(
             server.add_sink("v2musb")  # and plugged back in a moment later
             server.play("v2musb", raw)
             restart = _until(reader, lambda f: f.source_restart)
-            assert restart is not None, "no frame said the source started over: " + _stop(engine)
+            assert (
+                restart is not None
+            ), "no frame said the source started over: " + stop_live_engine(engine)
             after = _frames(reader, 10)
     finally:
         try:
-            stderr = _stop(engine)
+            stderr = stop_live_engine(engine)
         finally:
             server.stop()
     assert "reopening" in stderr and stderr.count("capturing from") == 2, stderr

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = Path(os.environ.get("V2M_ENGINE", ROOT / "target" / "release" / "v2m-engine"))
@@ -67,3 +67,22 @@ def run_engine(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[s
         timeout=timeout * TIMEOUT_SCALE,
         check=False,
     )
+
+
+def live_engine(name: str, args: List[str], env: Dict[str, str]) -> "subprocess.Popen[str]":
+    """``v2m-engine run`` on a capture device of a private sound server (``env`` points
+    at it): energy VAD, no linger, stderr kept for the test to read."""
+    return subprocess.Popen(
+        [str(ENGINE), "run", "--name", name, "--vad", "energy", "--linger", "0", *args],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_live_engine(engine: "subprocess.Popen[str]") -> str:
+    """Stops a :func:`live_engine` as a user would (SIGTERM); its stderr. It must exit 0."""
+    engine.send_signal(signal.SIGTERM)
+    _, stderr = engine.communicate(timeout=15)
+    assert engine.returncode == 0, stderr
+    return stderr
