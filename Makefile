@@ -56,7 +56,7 @@ unit: build
 test: build lint docs
 	cargo test --release --locked --workspace $(TEST_FEATURES)
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --locked -p v2m-layout --test loom_seqlock
-	$(PY) -m pytest tests -q
+	scripts/test-python.sh
 	# The ARM64 reader's path (membarrier fences) on this CPU too; make test-arm64 runs it on ARM64.
 	V2M_READER_FENCES=always $(PY) -m pytest -q tests/test_torn_frames.py tests/test_stream.py tests/test_overrun.py tests/test_samples_first.py tests/test_ordering.py
 
