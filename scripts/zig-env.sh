@@ -34,6 +34,9 @@ zig_env() {
   export "CARGO_TARGET_${upper}_LINKER=$PWD/build/zig/cc-$arch"
   export "CC_$lower=$PWD/build/zig/cc-$arch" "AR_$lower=$PWD/build/zig/ar-$arch"
   export CARGO_PROFILE_RELEASE_STRIP=symbols
+  # Stripped binaries carry no debug info, so none is built (the workspace's release
+  # profile makes it for the test build's backtraces).
+  export CARGO_PROFILE_RELEASE_DEBUG=0
   export RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 }
 
