@@ -51,17 +51,23 @@ def main() -> int:
     engine = subprocess.Popen(
         [args.engine, "run", "--name", args.name, "--source", source, "--vad", args.vad]
     )
+    summary = None
     try:
-        return watch(args.name)
+        summary = watch(args.name)
     except KeyboardInterrupt:
-        return 0
+        pass
     finally:
         if engine.poll() is None:
             engine.send_signal(signal.SIGTERM)
         engine.wait(10)
+    # After the engine has exited, so that its last line comes before this one.
+    if summary:
+        print(summary)
+    return 0
 
 
-def watch(name: str) -> int:
+def watch(name: str) -> str | None:
+    """Prints the VAD changes until the stream ends; returns the summary line."""
     speaking = False
     started_at = 0.0
     latencies = []
@@ -83,11 +89,11 @@ def watch(name: str) -> int:
                 speaking = False
                 print(f"{at:7.2f} s  speech ends    ({at - started_at:.2f} s of speech)")
         dropped = reader.dropped
+    if not latencies:
+        return None
     latencies.sort()
-    if latencies:
-        p50 = latencies[len(latencies) // 2] / 1000
-        print(f"demo: {frames} frames, {dropped} dropped, publish->read latency p50 {p50:.0f} us")
-    return 0
+    p50 = latencies[len(latencies) // 2] / 1000
+    return f"demo: {frames} frames, {dropped} dropped, publish->read latency p50 {p50:.0f} us"
 
 
 if __name__ == "__main__":
