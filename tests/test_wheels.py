@@ -34,12 +34,13 @@ TOOLCHAIN = ("cargo", "rustc", "cc", "gcc")
 def _python_that(check: str, *candidates: Optional[str]) -> Optional[str]:
     """The first candidate interpreter for which ``check`` (a Python assertion) holds."""
     for candidate in candidates:
-        if (
-            candidate
-            and os.path.exists(candidate)
-            and subprocess.run([candidate, "-c", check], capture_output=True).returncode == 0
-        ):
-            return candidate
+        if not candidate or not os.path.exists(candidate):
+            continue
+        try:
+            if subprocess.run([candidate, "-c", check], capture_output=True).returncode == 0:
+                return candidate
+        except OSError:  # e.g. the host's x86_64 build seen from the arm64 root: no loader
+            continue
     return None
 
 
