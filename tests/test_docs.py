@@ -257,6 +257,8 @@ def test_every_python_example_in_the_docs_runs(
         }  # fmt: skip
 
     deadline = time.monotonic() + 10
-    while leftover() and time.monotonic() < deadline:
+    left = leftover()
+    while left and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not leftover(), f"{where} left {leftover()}"
+        left = leftover()
+    assert not left, f"{where} left {left}"
